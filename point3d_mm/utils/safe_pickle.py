@@ -1,0 +1,93 @@
+"""Restricted loading of annotation pickles from untrusted sources.
+
+Public spatio-temporal annotation files (the ACT ``JHMDB-GT.pkl``, ``UCF101v2-GT.pkl``,
+MultiSports and AVA proposal pickles) hold only builtin containers, numbers, strings and numpy
+arrays. :func:`safe_pickle_load` admits exactly those, so a crafted pickle cannot run code.
+"""
+import io
+import os
+import pickle
+from typing import Any, Union
+
+# (module, name) pairs a data pickle may reference. Python 2 pickles name builtins
+# '__builtin__'; numpy >= 2 moved 'numpy.core' to 'numpy._core' and keeps an alias.
+_ALLOWED_GLOBALS = {
+    ('collections', 'OrderedDict'),
+    ('collections', 'defaultdict'),
+    ('__builtin__', 'set'), ('builtins', 'set'),
+    ('__builtin__', 'frozenset'), ('builtins', 'frozenset'),
+    ('__builtin__', 'slice'), ('builtins', 'slice'),
+    ('__builtin__', 'complex'), ('builtins', 'complex'),
+    ('__builtin__', 'list'), ('builtins', 'list'),
+    ('__builtin__', 'dict'), ('builtins', 'dict'),
+    ('__builtin__', 'tuple'), ('builtins', 'tuple'),
+    ('__builtin__', 'object'), ('builtins', 'object'),
+    ('copy_reg', '_reconstructor'), ('copyreg', '_reconstructor'),
+    ('numpy', 'ndarray'), ('numpy', 'dtype'),
+    ('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
+    ('numpy.core.multiarray', 'scalar'), ('numpy._core.multiarray', 'scalar'),
+    ('numpy.core.numeric', '_frombuffer'), ('numpy._core.numeric', '_frombuffer'),
+}
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """The pickle references a global outside the allow-list."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+
+    def __init__(self, file: Any, source: str, **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        self._source = source
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        # numpy scalar and dtype classes (np.float32, np.dtypes.Float32DType, ...).
+        if module in ('numpy', 'numpy.dtypes'):
+            import numpy as np
+            candidate = getattr(np.dtypes if module == 'numpy.dtypes' else np, name, None)
+            if isinstance(candidate, type) and (issubclass(candidate, np.generic)
+                                                or issubclass(candidate, np.dtype)):
+                return candidate
+        raise UnsafePickleError(
+            f'{self._source}: refused to unpickle global {module}.{name}; annotation pickles '
+            'may hold only builtin containers, numbers, strings and numpy arrays')
+
+
+def safe_pickle_loads(data: bytes, source: str = '<bytes>') -> Any:
+    """Unpickle ``data`` with the restricted unpickler (see :func:`safe_pickle_load`)."""
+    return _load(io.BytesIO(data), source)
+
+
+def safe_pickle_load(path: Union[str, os.PathLike]) -> Any:
+    """Load a data pickle admitting only builtins and numpy arrays, dtypes and scalars.
+
+    Python 2 pickles (the public JHMDB-21 / UCF101-24 ACT files) are read with
+    ``encoding='latin1'``, which is also correct for Python 3 pickles of str data.
+
+    Args:
+        path: The pickle file.
+
+    Returns:
+        The unpickled object.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnsafePickleError: the pickle references any other global (a class or callable).
+        ValueError: the file is truncated or not a pickle; the message names the file.
+    """
+    path = os.fspath(path)
+    with open(path, 'rb') as f:
+        return _load(f, path)
+
+
+def _load(file: Any, source: str) -> Any:
+    try:
+        return _RestrictedUnpickler(file, source, encoding='latin1').load()
+    except UnsafePickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError,
+            AttributeError) as error:
+        raise ValueError(f'{source}: not a readable pickle (truncated or corrupt?): '
+                         f'{type(error).__name__}: {error}') from None

@@ -1,0 +1,66 @@
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``.
+
+Also what ``mim test point3d_mm CONFIG --checkpoint CKPT`` runs. Mirrors mmaction2's
+tools/test.py; prints every metric of the config's test_evaluator (frame-mAP, video-mAP or
+AVA mAP) and can dump the raw predictions.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import point3d_mm  # noqa: F401  (patches the stack and registers our parts before any build)
+from point3d_mm.utils.launch import check_cfg_options, prepare_launcher
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a Point3D model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--dump', type=str,
+                        help='dump the predictions to this pickle file for offline evaluation')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, key=value pairs')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.dump is not None:
+        assert args.dump.endswith(('.pkl', '.pickle')), 'the dump file must be a .pkl file'
+        dump_metric = dict(type='DumpResults', out_file_path=args.dump)
+        evaluator = cfg.test_evaluator
+        cfg.test_evaluator = ([*evaluator, dump_metric] if isinstance(evaluator, (list, tuple))
+                              else [evaluator, dump_metric])
+    prepare_launcher(cfg)
+    return cfg
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
+        cfg.merge_from_dict(args.cfg_options)
+    cfg = merge_args(cfg, args)
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
