@@ -24,8 +24,9 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
     Raises:
         ConfigKeyError: naming the key and the closest existing keys.
     """
+    tree = cfg.to_dict()
     for key in options:
-        node: Any = cfg
+        node: Any = tree
         parts = key.split('.')
         for depth, part in enumerate(parts):
             is_last = depth == len(parts) - 1
@@ -43,7 +44,7 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
             hint = f'; did you mean {", ".join(close)}?' if close else ''
             where = f'under "{prefix}"' if prefix else 'at the top level'
             raise ConfigKeyError(f'--cfg-options: unknown key "{key}": no "{part}" {where} '
-                                 f'of {cfg.filename}{hint}')
+                                 f'of {cfg.filename or "the config"}{hint}')
 
 
 def apply_amp(cfg: Config) -> None:
@@ -66,7 +67,7 @@ def apply_amp(cfg: Config) -> None:
         raise SystemExit(f'--amp on CPU is supported for Point3D models only (bf16 autocast in '
                          f'their train step); {model_type} would need mmengine\'s '
                          'AmpOptimWrapper, which requires CUDA.')
-    cfg.model.setdefault('train_cfg', {})['autocast_dtype'] = 'bfloat16'
+    cfg.model.train_cfg = {**(cfg.model.get('train_cfg') or {}), 'autocast_dtype': 'bfloat16'}
 
 
 def prepare_launcher(cfg: Config) -> None:
@@ -78,8 +79,9 @@ def prepare_launcher(cfg: Config) -> None:
     """
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return
-    env_cfg = cfg.setdefault('env_cfg', {})
-    env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    env_cfg = cfg.get('env_cfg') or {}
+    env_cfg['dist_cfg'] = {**(env_cfg.get('dist_cfg') or {}), 'backend': 'gloo'}
+    cfg.env_cfg = env_cfg
     wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
     wrapper_cfg['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper_cfg

@@ -23,6 +23,8 @@ _ALLOWED_GLOBALS = {
     ('__builtin__', 'tuple'), ('builtins', 'tuple'),
     ('__builtin__', 'object'), ('builtins', 'object'),
     ('copy_reg', '_reconstructor'), ('copyreg', '_reconstructor'),
+    # Python 3 writes bytes (numpy array buffers) at protocols < 3 as _codecs.encode(str).
+    ('_codecs', 'encode'),
     ('numpy', 'ndarray'), ('numpy', 'dtype'),
     ('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
     ('numpy.core.multiarray', 'scalar'), ('numpy._core.multiarray', 'scalar'),
