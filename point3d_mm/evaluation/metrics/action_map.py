@@ -1,0 +1,213 @@
+"""frame-mAP and video-mAP metrics for mmengine evaluators (ACT ground-truth datasets)."""
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
+
+from mmaction.registry import METRICS, TASK_UTILS
+from point3d_mm.models.task_modules import TubeLinker
+from point3d_mm.utils.safe_pickle import safe_pickle_load
+
+from ..functional import (FRAME_SETS, PROTOCOLS, VIDEO_AVERAGE_THRS, frame_ap,
+                          save_frame_detections, save_tubes, video_ap)
+
+
+class _ActionDetectionMetric(BaseMetric):
+    """Collect per-frame detections of the test clips of an ACT-format dataset.
+
+    ``process`` keeps one entry per clip (its video name and (M, 7) rows ``frame, label,
+    score, x1, y1, x2, y2``), so mmengine's gathering and its removal of the distributed
+    sampler's padding work unchanged. When several clips report the same frame, the first
+    clip's detections of that frame are kept.
+
+    Args:
+        ann_file: ACT ground-truth pickle (``labels``, ``gttubes``, ``test_videos``, ...).
+        split: 1-based index into ``test_videos``.
+        protocol: ``'act'`` or ``'voc'``.
+        dump_detections: If set, the frame detections are written there (``.npz``,
+            ``.pkl`` or ``.csv``) for ``tools/analysis/eval_detections.py``.
+        collect_device: ``'cpu'`` or ``'gpu'``, for gathering across processes.
+        prefix: Prefix of the metric names; defaults to the protocol.
+    """
+
+    def __init__(self, ann_file: str, split: int = 1, protocol: str = 'act',
+                 dump_detections: Optional[str] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f'protocol must be one of {PROTOCOLS}, got {protocol!r}')
+        super().__init__(collect_device=collect_device, prefix=prefix or protocol)
+        self.ann_file = ann_file
+        self.protocol = protocol
+        self.split = split
+        self.dump_detections = dump_detections
+        self.gt = safe_pickle_load(ann_file)
+        missing = {'labels', 'gttubes', 'test_videos'} - set(self.gt)
+        if missing:
+            raise ValueError(f'{ann_file}: not an ACT ground truth, missing {sorted(missing)}')
+        if not 1 <= split <= len(self.gt['test_videos']):
+            raise ValueError(f'{ann_file}: split must be in 1..{len(self.gt["test_videos"])}, '
+                             f'got {split}')
+        self.videos = [str(v) for v in self.gt['test_videos'][split - 1]]
+
+    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+        """Keep the detections of each clip as ``{'video': str, 'rows': (M, 7) array}``."""
+        for sample in data_samples:
+            if isinstance(sample, BaseDataElement):
+                sample = sample.to_dict()
+            pred = sample['pred_instances']
+            if isinstance(pred, BaseDataElement):
+                pred = pred.to_dict()
+            bboxes = _numpy(pred['bboxes']).reshape(-1, 4)
+            frame_ids = np.asarray(sample['frame_ids'], dtype=np.int64)
+            if 'frame_inds' in pred:
+                frames = frame_ids[_numpy(pred['frame_inds']).astype(np.int64)]
+            else:
+                frames = np.full(len(bboxes), frame_ids[sample['key_frame_index']])
+            rows = np.column_stack([frames, _numpy(pred['labels']), _numpy(pred['scores']),
+                                    bboxes]).astype(np.float64)
+            self.results.append(dict(video=str(sample['video']), rows=rows))
+
+    def _detections(self, results: List[dict]) -> np.ndarray:
+        """(D, 8) detections of the test videos, one clip's worth per frame."""
+        index = {video: i for i, video in enumerate(self.videos)}
+        unknown = sorted({r['video'] for r in results} - set(index))
+        if unknown:
+            print_log(f'{len(unknown)} predicted videos are not in split {self.split} of '
+                      f'{self.ann_file} and are ignored, e.g. {unknown[:3]}',
+                      logger='current', level=30)
+        parts = [np.column_stack([np.full(len(r['rows']), index[r['video']]),
+                                  np.full(len(r['rows']), i), r['rows']])
+                 for i, r in enumerate(results) if r['video'] in index and len(r['rows'])]
+        if not parts:
+            return np.zeros((0, 8))
+        rows = np.concatenate(parts)
+        place = rows[:, 0] * (rows[:, 2].max() + 1) + rows[:, 2]
+        _, first, owner = np.unique(place, return_index=True, return_inverse=True)
+        rows = rows[rows[first[owner], 1] == rows[:, 1]]
+        return np.delete(rows, 1, axis=1)
+
+    def _dump(self, detections: np.ndarray) -> None:
+        if self.dump_detections:
+            save_frame_detections(self.dump_detections, detections, self.videos)
+            print_log(f'frame detections written to {self.dump_detections}', logger='current')
+
+
+@METRICS.register_module()
+class FrameMAP(_ActionDetectionMetric):
+    """frame-mAP: per-class AP of per-frame detections at one IoU threshold.
+
+    Reports ``<protocol>/frame_mAP@<iou_thr>`` when every frame of the test videos is scored
+    (``frames='all'``, ACT and MultiSports) and ``<protocol>/annotated_frame_mAP@<iou_thr>``
+    when only frames with a ground-truth box are (``frames='annotated'``, YOWO), and logs
+    the per-class table. Other arguments: see ``_ActionDetectionMetric``.
+
+    Args:
+        iou_thr: IoU threshold of a match.
+        frames: ``'all'`` or ``'annotated'``.
+    """
+
+    def __init__(self, ann_file: str, split: int = 1, iou_thr: float = 0.5,
+                 protocol: str = 'act', frames: str = 'all',
+                 dump_detections: Optional[str] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        if frames not in FRAME_SETS:
+            raise ValueError(f'frames must be one of {FRAME_SETS}, got {frames!r}')
+        super().__init__(ann_file, split, protocol, dump_detections, collect_device, prefix)
+        self.iou_thr = iou_thr
+        self.frames = frames
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        detections = self._detections(results)
+        self._dump(detections)
+        result = frame_ap(self.gt, detections, self.videos, self.iou_thr, self.protocol,
+                          self.frames)
+        name = f'frame_mAP@{self.iou_thr:g}'
+        setting = (f'protocol={self.protocol}, frames={self.frames}, split={self.split}, '
+                   f'{len(self.videos)} videos, {len(detections)} detections')
+        print_log(format_ap_table(f'frame-AP@{self.iou_thr:g} ({setting})', result['labels'],
+                                  {'AP': result['ap']}, result['num_gt'], result['num_det']),
+                  logger='current')
+        prefix = 'annotated_' if self.frames == 'annotated' else ''
+        return {prefix + name: result['mAP']}
+
+
+@METRICS.register_module()
+class VideoMAP(_ActionDetectionMetric):
+    """video-mAP: link the frame detections into tubes and score them at several IoUs.
+
+    Reports ``<protocol>/video_mAP@<thr>`` for each of ``iou_thrs`` and
+    ``<protocol>/video_mAP@0.5:0.95`` (the mean over 0.5, 0.55, ..., 0.95), and logs the
+    per-class table. Other arguments: see ``_ActionDetectionMetric``.
+
+    Args:
+        iou_thrs: Spatio-temporal IoU thresholds.
+        linker: A :class:`TubeLinker` or its config.
+        dump_tubes: If set, the linked tubes are written there (``.pkl``).
+    """
+
+    def __init__(self, ann_file: str, split: int = 1,
+                 iou_thrs: Sequence[float] = (0.1, 0.2, 0.5, 0.75), protocol: str = 'act',
+                 linker: Union[dict, TubeLinker] = dict(type='TubeLinker'),
+                 dump_detections: Optional[str] = None, dump_tubes: Optional[str] = None,
+                 collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
+        super().__init__(ann_file, split, protocol, dump_detections, collect_device, prefix)
+        self.iou_thrs = tuple(iou_thrs)
+        self.linker = TASK_UTILS.build(linker) if isinstance(linker, dict) else linker
+        self.dump_tubes = dump_tubes
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        detections = self._detections(results)
+        self._dump(detections)
+        tubes = self.linker.link_videos(detections, self.videos)
+        if self.dump_tubes:
+            save_tubes(self.dump_tubes, tubes)
+            print_log(f'tubes written to {self.dump_tubes}', logger='current')
+        result = video_ap(self.gt, tubes, self.videos, self.iou_thrs, self.protocol,
+                          VIDEO_AVERAGE_THRS)
+        setting = (f'protocol={self.protocol}, tubes linked from all frames, '
+                   f'split={self.split}, {len(self.videos)} videos, '
+                   f'{sum(map(len, tubes.values()))} tubes')
+        print_log(format_ap_table(f'video-AP ({setting})', result['labels'],
+                                  {f'AP@{k}': v for k, v in result['ap'].items()},
+                                  result['num_gt'], result['num_det']),
+                  logger='current')
+        return {f'video_mAP@{k}': v for k, v in result['mAP'].items()}
+
+
+def format_ap_table(title: str, labels: Sequence[str], columns: Dict[str, np.ndarray],
+                    num_gt: np.ndarray, num_det: np.ndarray) -> str:
+    """A text table of per-class APs (in %) with a mean row; ``-`` marks unscored classes.
+
+    Args:
+        title: First line, naming the protocol and the frames scored.
+        labels: C class names.
+        columns: {column name: (C,) APs in [0, 1], nan for unscored classes}.
+        num_gt: (C,) ground-truth counts.
+        num_det: (C,) detection counts.
+
+    Returns:
+        The table.
+    """
+    width = max([len('mean')] + [len(str(label)) for label in labels])
+    names = list(columns)
+    lines = [title, f'{"class":<{width}} ' + ' '.join(f'{n:>9}' for n in names)
+             + f' {"#gt":>7} {"#det":>8}']
+    for c, label in enumerate(labels):
+        cells = ' '.join(_percent(columns[n][c]) for n in names)
+        lines.append(f'{label:<{width}} {cells} {num_gt[c]:>7d} {num_det[c]:>8d}')
+    means = ' '.join(_percent(np.nanmean(columns[n]) if np.any(~np.isnan(columns[n]))
+                              else np.nan) for n in names)
+    lines.append(f'{"mean":<{width}} {means}')
+    return '\n'.join(lines)
+
+
+def _percent(value: float) -> str:
+    return f'{"-":>9}' if np.isnan(value) else f'{100 * value:9.2f}'
+
+
+def _numpy(value: Any) -> np.ndarray:
+    if hasattr(value, 'detach'):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
