@@ -1,0 +1,125 @@
+"""Loading the frames of a clip."""
+import os.path as osp
+from typing import Dict, Optional
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmengine import fileio
+from mmaction.registry import TRANSFORMS
+
+from ..video_reader import OpenCVVideoReader
+
+
+@TRANSFORMS.register_module()
+class LoadClipFrames(BaseTransform):
+    """Load the T frames of a clip from a frame folder or a video file.
+
+    Required keys: ``frame_ids`` (1-based frame numbers; or mmaction2's ``frame_inds`` +
+    ``offset`` from ``SampleAVAFrames``) and either ``frame_dir`` + ``filename_tmpl`` (frames
+    ``frame_dir/filename_tmpl.format(frame_id)``) or ``filename`` (a video file, decoded by
+    :class:`OpenCVVideoReader`). Optional: ``ori_shape`` (h, w) of the annotation, checked
+    against the decoded frames.
+
+    Added keys: ``imgs`` (list of T (H, W, 3) uint8 BGR arrays), ``frame_ids``,
+    ``img_shape``, ``ori_shape`` and ``original_shape`` (mmaction2's name), ``scale_factor``
+    (1, 1), ``pad`` (0, 0), ``flip`` False.
+
+    Every failure names the file: a missing frame, an unreadable or truncated image, a frame
+    whose size differs from the annotation's resolution (the boxes would not fit it).
+
+    In place of mmaction2's ``RawFrameDecode`` (which decodes to RGB), it serves mmaction2's
+    ``AVADataset`` with frames in the BGR order of every other point3d_mm pipeline; with
+    ``relative_boxes=True`` it scales that dataset's [0, 1] ``gt_bboxes`` and ``proposals``
+    to pixels, as ``RawFrameDecode`` does.
+
+    Args:
+        check_shape: Raise when a frame's size differs from ``ori_shape``.
+        relative_boxes: The results' boxes are relative to the frame size.
+        backend_args: mmengine file backend arguments for frame files.
+    """
+
+    def __init__(self, check_shape: bool = True, relative_boxes: bool = False,
+                 backend_args: Optional[Dict] = None) -> None:
+        self.check_shape = check_shape
+        self.relative_boxes = relative_boxes
+        self.backend_args = backend_args
+        self._reader: Optional[OpenCVVideoReader] = None
+
+    def __getstate__(self) -> Dict:
+        # A decoder cannot be pickled (spawned dataloader workers); each worker opens its own.
+        state = self.__dict__.copy()
+        state['_reader'] = None
+        return state
+
+    def _read_frame_file(self, filepath: str) -> np.ndarray:
+        try:
+            data = fileio.get(filepath, backend_args=self.backend_args)
+        except FileNotFoundError:
+            raise FileNotFoundError(f'frame file {filepath} does not exist') from None
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if img is None:  # OpenCV >= 5 also refuses truncated JPEGs here
+            raise ValueError(f'frame file {filepath} cannot be decoded as an image '
+                             '(corrupt, truncated or not an image)')
+        return img
+
+    def _read_video(self, filepath: str, frame_ids) -> list:
+        if self._reader is None or self._reader.path != filepath:
+            if self._reader is not None:
+                self._reader.close()
+            self._reader = OpenCVVideoReader(filepath)
+        return self._reader.read(frame_ids)
+
+    def transform(self, results: Dict) -> Dict:
+        """Load the frames; see the class docstring for the keys."""
+        if 'frame_ids' not in results:
+            inds = np.asarray(results['frame_inds']).reshape(-1) + results.get('offset', 0)
+            results['frame_ids'] = inds.tolist()
+        frame_ids = results['frame_ids']
+        if 'filename' in results:
+            imgs = self._read_video(results['filename'], frame_ids)
+            sources = [f"{results['filename']} (frame {f})" for f in frame_ids]
+        else:
+            sources = [osp.join(results['frame_dir'], results['filename_tmpl'].format(f))
+                       for f in frame_ids]
+            cache = {}
+            for source in sources:
+                if source not in cache:  # clamped clips repeat the end frames
+                    cache[source] = self._read_frame_file(source)
+            imgs = [cache[source] for source in sources]
+        # Clamped clips repeat frames: give each its own array, since an in-place transform
+        # (mmaction2's Flip) would otherwise flip a shared one twice.
+        seen = set()
+        for i, img in enumerate(imgs):
+            if id(img) in seen:
+                imgs[i] = img.copy()
+            seen.add(id(img))
+
+        shape = imgs[0].shape[:2]
+        for img, source in zip(imgs, sources):
+            if img.shape[:2] != shape:
+                raise ValueError(f'{source}: frame is {img.shape[1]}x{img.shape[0]} (w x h) '
+                                 f'but {sources[0]} of the same clip is '
+                                 f'{shape[1]}x{shape[0]}')
+        expected = results.get('ori_shape')
+        if self.check_shape and expected is not None and tuple(expected) != shape:
+            raise ValueError(f'{sources[0]}: frame is {shape[1]}x{shape[0]} (w x h) but the '
+                             f'annotation gives resolution (h, w) = {tuple(expected)}')
+        if self.relative_boxes:
+            h, w = shape
+            for key in ('gt_bboxes', 'proposals'):
+                if key in results:
+                    results[key] = (np.asarray(results[key]) *
+                                    np.array([w, h, w, h])).astype(np.float32)
+        results['imgs'] = imgs
+        results['img_shape'] = shape
+        results['ori_shape'] = shape
+        results['original_shape'] = shape
+        results['scale_factor'] = np.ones(2)
+        results['pad'] = np.zeros(2)
+        results['flip'] = False
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(check_shape={self.check_shape}, '
+                f'relative_boxes={self.relative_boxes}, backend_args={self.backend_args})')
