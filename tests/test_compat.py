@@ -12,7 +12,7 @@ import torch
 import point3d_mm  # noqa: F401  (applies the patches)
 from point3d_mm.utils.compat import CheckpointSecurityError, atomic_write
 
-from conftest import REPO_ROOT
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -38,6 +38,13 @@ def test_numpy_inf_alias_for_mmaction():
         dict(img_shape=(100, 100), keypoint=keypoint.copy()))
     assert results['img_shape'] == (40, 20)
     np.testing.assert_allclose(results['keypoint'][0, 0], [[0, 0], [20, 40]])
+
+
+def test_numpy_nan_alias_for_mmaction_ava_evaluation():
+    # AVA evaluation's compute_average_precision returns np.NAN when there is no ground truth.
+    from mmaction.evaluation.functional.ava_evaluation.metrics import \
+        compute_average_precision
+    assert np.isnan(compute_average_precision(None, None))
 
 
 class Evil:

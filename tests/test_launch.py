@@ -9,6 +9,7 @@ def make_cfg() -> Config:
         model=dict(type='Point3D', backbone=dict(type='HourglassBackbone', num_stacks=1)),
         train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=12),
         optim_wrapper=dict(backbone=dict(optimizer=dict(type='Adam', lr=5e-4))),
+        train_dataloader=dict(dataset=dict(type='ACTDataset', ann_file='gt.pkl')),
         launcher='none'))
 
 
@@ -16,13 +17,16 @@ def test_existing_and_new_optional_keys_pass():
     check_cfg_options(make_cfg(), {'train_cfg.max_epochs': 2,
                                    'optim_wrapper.backbone.optimizer.lr': 1e-3,
                                    'optim_wrapper.backbone.clip_grad': None,
-                                   'work_dir': '/tmp/x'})
+                                   'work_dir': '/tmp/x',
+                                   'train_dataloader.dataset.indices': 16})
 
 
 @pytest.mark.parametrize('key, expected', [
     ('train_cfg.max_epoch', 'no "max_epoch" under "train_cfg".*did you mean max_epochs'),
     ('model.backbone.num_stack', 'no "num_stack" under "model.backbone".*num_stacks'),
     ('modle.backbone.num_stacks', 'no "modle" at the top level.*did you mean model'),
+    # ACTDataset and its base BaseDataset take no such argument.
+    ('train_dataloader.dataset.indexes', 'no "indexes" under "train_dataloader.dataset"'),
 ])
 def test_typos_name_the_key(key, expected):
     with pytest.raises(ConfigKeyError, match=expected):

@@ -56,11 +56,13 @@ def patch_mmaction_missing_drn() -> None:
     _APPLIED.append('mmaction_missing_drn')
 
 
-def patch_numpy_inf_alias() -> None:
-    """mmaction2 1.2.0 uses ``np.Inf``, removed in numpy 2; alias it to ``np.inf``."""
-    if not hasattr(np, 'Inf'):
-        np.Inf = np.inf
-        _APPLIED.append('numpy_inf_alias')
+def patch_numpy_removed_aliases() -> None:
+    """mmaction2 1.2.0 uses ``np.Inf`` (pose transforms) and ``np.NAN`` (AVA evaluation's
+    ``compute_average_precision``), both removed in numpy 2; alias them again."""
+    for alias, value in (('Inf', np.inf), ('NAN', np.nan)):
+        if not hasattr(np, alias):
+            setattr(np, alias, value)
+            _APPLIED.append(f'numpy_{alias}_alias')
 
 
 def _allowed_checkpoint_globals() -> list:
@@ -192,7 +194,7 @@ def apply_all() -> List[str]:
     if not _APPLIED:
         _APPLIED.append('started')
         patch_mmaction_missing_drn()
-        patch_numpy_inf_alias()
+        patch_numpy_removed_aliases()
         patch_checkpoint_weights_only()
         patch_atomic_local_writes()
         patch_cpu_distributed_init()

@@ -1,6 +1,7 @@
 """Config preparation shared by tools/train.py and tools/test.py."""
 import difflib
-from typing import Any, Mapping
+import inspect
+from typing import Any, Mapping, Optional
 
 import torch
 from mmengine.config import Config
@@ -17,9 +18,10 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
     """Refuse ``--cfg-options`` keys that do not exist in the config.
 
     mmengine silently adds unknown keys, so a typo such as ``train_cfg.max_epoch=2`` would
-    train with the old value. Only the last component of a key may be new when its parent is
-    a dict that already exists and is not a registered part (has no ``type``), so that optional
-    settings can still be added (``train_cfg.val_begin=3``).
+    train with the old value. Only the last component of a key may be new: in a registered
+    part (a dict with ``type``) when the part's class accepts it as an argument
+    (``train_dataloader.dataset.indices=16``), in a plain dict always (optional settings such
+    as ``train_cfg.val_begin=3``).
 
     Raises:
         ConfigKeyError: naming the key and the closest existing keys.
@@ -36,7 +38,7 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
             if isinstance(node, Mapping) and part in node:
                 node = node[part]
                 continue
-            if is_last and isinstance(node, Mapping) and 'type' not in node:
+            if is_last and isinstance(node, Mapping) and _accepts_new_key(node, part):
                 break
             prefix = '.'.join(parts[:depth])
             choices = list(node.keys()) if isinstance(node, Mapping) else []
@@ -45,6 +47,41 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
             where = f'under "{prefix}"' if prefix else 'at the top level'
             raise ConfigKeyError(f'--cfg-options: unknown key "{key}": no "{part}" {where} '
                                  f'of {cfg.filename or "the config"}{hint}')
+
+
+def _accepts_new_key(node: Mapping, key: str) -> bool:
+    """Whether a config dict may get a new ``key``: a plain dict always; a registered part
+    when its class's ``__init__`` (or a base's, through ``**kwargs``) takes ``key``, or when
+    the class cannot be found (a type registered by a module not imported yet)."""
+    if 'type' not in node:
+        return True
+    cls = node['type'] if isinstance(node['type'], type) else _find_registered(node['type'])
+    if cls is None:
+        return True
+    for klass in cls.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters
+        if key in params:
+            return True
+        if not any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return False
+    return True
+
+
+def _find_registered(type_name: str) -> Optional[type]:
+    import mmaction.registry as registries
+    from mmengine.registry import Registry
+    for registry in vars(registries).values():
+        if isinstance(registry, Registry):
+            try:
+                cls = registry.get(type_name)
+            except (KeyError, ImportError):
+                cls = None
+            if isinstance(cls, type):
+                return cls
+    return None
 
 
 def apply_amp(cfg: Config) -> None:

@@ -1,6 +1,6 @@
 """Loading the frames of a clip."""
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
@@ -9,6 +9,38 @@ from mmengine import fileio
 from mmaction.registry import TRANSFORMS
 
 from ..video_reader import OpenCVVideoReader
+
+
+def set_clip_frames(results: Dict, imgs: List[np.ndarray]) -> Dict:
+    """Put decoded frames into ``results`` with the geometry keys of an untransformed clip.
+
+    Args:
+        results: the clip's results dict, updated in place.
+        imgs: T (H, W, 3) uint8 BGR frames of one size.
+
+    Returns:
+        ``results`` with ``imgs``, ``img_shape``, ``ori_shape``, ``original_shape``,
+        ``scale_factor`` (1, 1), ``pad`` (0, 0) and ``flip`` False.
+    """
+    shape = imgs[0].shape[:2]
+    results.update(imgs=imgs, img_shape=shape, ori_shape=shape, original_shape=shape,
+                   scale_factor=np.ones(2), pad=np.zeros(2), flip=False)
+    return results
+
+
+def clip_results_from_frames(frames: List[np.ndarray], frame_ids: List[int],
+                             key_frame_index: int, video: str = '') -> Dict:
+    """The results dict that :class:`LoadClipFrames` would give for frames already in memory
+    (inference on a video stream), ready for the rest of a test pipeline.
+
+    Args:
+        frames: T (H, W, 3) uint8 BGR frames.
+        frame_ids: their T 1-based frame numbers.
+        key_frame_index: position of the key frame in the clip.
+        video: the video's name.
+    """
+    return set_clip_frames(dict(frame_ids=list(frame_ids), key_frame_index=key_frame_index,
+                                video=video), list(frames))
 
 
 @TRANSFORMS.register_module()
@@ -111,14 +143,7 @@ class LoadClipFrames(BaseTransform):
                 if key in results:
                     results[key] = (np.asarray(results[key]) *
                                     np.array([w, h, w, h])).astype(np.float32)
-        results['imgs'] = imgs
-        results['img_shape'] = shape
-        results['ori_shape'] = shape
-        results['original_shape'] = shape
-        results['scale_factor'] = np.ones(2)
-        results['pad'] = np.zeros(2)
-        results['flip'] = False
-        return results
+        return set_clip_frames(results, imgs)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(check_shape={self.check_shape}, '

@@ -1,0 +1,6 @@
+from . import task_modules  # noqa: F401  (registers TubeLinker)
+from .backbones import *  # noqa: F401,F403
+from .detectors import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
+from .utils import *  # noqa: F401,F403

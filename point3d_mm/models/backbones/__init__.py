@@ -1,0 +1,3 @@
+from .hourglass_backbone import HourglassBackbone
+
+__all__ = ['HourglassBackbone']

@@ -1,0 +1,3 @@
+from .time_wise_attention import TimeWiseAttention
+
+__all__ = ['TimeWiseAttention']

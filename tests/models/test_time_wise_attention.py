@@ -1,0 +1,78 @@
+import math
+
+import pytest
+import torch
+from mmaction.registry import MODELS
+
+
+def naive_twa(clip, scale):
+    """The paper's formula for one clip F (T, C, H, W), with explicit loops."""
+    num_frames = clip.shape[0]
+    flat = [frame.flatten() for frame in clip]
+    gram = torch.zeros(num_frames, num_frames, dtype=torch.float64)
+    for i in range(num_frames):
+        for j in range(num_frames):
+            gram[i, j] = (flat[i].double() * flat[j].double()).sum()
+    if scale == 'sqrt_d':
+        gram /= math.sqrt(flat[0].numel())
+    out = torch.empty_like(clip, dtype=torch.float64)
+    for i in range(num_frames):
+        weights = torch.exp(gram[i] - gram[i].max())
+        weights /= weights.sum()
+        out[i] = sum(weights[j] * clip[j].double() for j in range(num_frames)) + clip[i]
+    return out
+
+
+@pytest.mark.parametrize('layout', ['BTCHW', 'BCTHW'])
+@pytest.mark.parametrize('scale', ['sqrt_d', None])
+def test_matches_naive_formula(layout, scale):
+    torch.manual_seed(0)
+    twa = MODELS.build(dict(type='TimeWiseAttention', layout=layout, scale=scale))
+    # small values keep the unscaled softmax away from a one-hot, so the test sees mixing
+    clips = torch.randn(2, 5, 3, 4, 6) * (0.2 if scale is None else 1.0)  # (B, T, C, H, W)
+    x = clips if layout == 'BTCHW' else clips.transpose(1, 2)
+    y = twa(x)
+    assert y.shape == x.shape
+    out = y if layout == 'BTCHW' else y.transpose(1, 2)
+    for clip, result in zip(clips, out):
+        torch.testing.assert_close(result.double(), naive_twa(clip, scale), rtol=1e-5,
+                                   atol=1e-5)
+
+
+def test_scaled_attention_mixes_correlated_frames_and_raw_gram_saturates():
+    """Frames of a video are alike: with scale='sqrt_d' every frame attends to the others;
+    the paper-literal Gram logits (C·H·W = 2048 here) give a one-hot softmax, S = F."""
+    torch.manual_seed(0)
+    frames = torch.randn(1, 8, 1, 16, 16) + 0.1 * torch.randn(1, 8, 4, 16, 16)  # (B, C, T, H, W)
+    mixed = MODELS.build(dict(type='TimeWiseAttention'))(frames) - frames
+    literal = MODELS.build(dict(type='TimeWiseAttention', scale=None))(frames) - frames
+    assert (mixed - frames).abs().mean() > 0.02
+    torch.testing.assert_close(literal, frames)
+
+
+def test_tuple_input_and_gradient():
+    twa = MODELS.build(dict(type='TimeWiseAttention'))
+    x = torch.randn(2, 4, 3, 5, 5, requires_grad=True)
+    (y, ) = twa((x, ))
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        MODELS.build(dict(type='TimeWiseAttention', layout='NCHW'))
+    with pytest.raises(ValueError):
+        MODELS.build(dict(type='TimeWiseAttention', scale='d'))
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_gram_stays_fp32_under_autocast(dtype):
+    """C·H·W = 32768 products of values ≈ 3 overflow fp16 (and blur bf16 logits)."""
+    torch.manual_seed(0)
+    twa = MODELS.build(dict(type='TimeWiseAttention'))
+    x = torch.randn(2, 8, 4, 64, 64) + 3
+    expected = twa(x)
+    with torch.autocast('cpu', dtype=dtype):
+        y = twa(x.to(dtype))
+    assert y.dtype == dtype and y.isfinite().all()
+    torch.testing.assert_close(y.float(), expected, rtol=2e-2, atol=5e-2)
