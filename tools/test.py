@@ -9,6 +9,8 @@ import os
 import os.path as osp
 import sys
 
+import mmengine
+
 import point3d_mm  # noqa: F401  (patches the stack and registers our parts before any build)
 from point3d_mm.utils.launch import check_cfg_options, prepare_launcher
 from mmengine.config import Config, DictAction
@@ -22,6 +24,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--dump', type=str,
                         help='dump the predictions to this pickle file for offline evaluation')
+    parser.add_argument('--out-metrics', type=str,
+                        help='also write the metrics to this JSON file')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value pairs')
@@ -59,7 +63,10 @@ def main(argv=None) -> None:
         cfg.merge_from_dict(args.cfg_options)
     cfg = merge_args(cfg, args)
     runner = Runner.from_cfg(cfg)
-    runner.test()
+    metrics = runner.test()
+    if args.out_metrics:
+        mmengine.dump(metrics, args.out_metrics, indent=2)
+        print(f'metrics written to {osp.abspath(args.out_metrics)}')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,223 @@
+"""Inference on a video of any length: clip mode and streaming mode, then tube linking.
+
+Frames are read lazily and only the last T frames (clip mode) or the last T frame features
+(streaming mode) are kept, so memory does not grow with the video's length.
+
+* clip mode: for every frame t, the clip of frames t-T+1 .. t (clamped at the video's start,
+  as the test datasets clamp) goes through the whole model; t is the clip's key frame.
+* streaming mode: every frame goes through the backbone once; its features enter a ring
+  buffer of T, and only the temporal part (Point Head on the key frame, TWA, 3D head) runs per
+  frame. Both modes give the same detections for the same frames.
+"""
+import os
+import os.path as osp
+from collections import deque
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+from mmaction.registry import TASK_UTILS
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from torch import nn
+
+from ..datasets import clip_results_from_frames
+
+Frames = Union[str, Sequence[np.ndarray], Iterable[np.ndarray]]
+
+
+def init_detector(config: Union[str, Config], checkpoint: Optional[str] = None,
+                  device: str = 'cpu', cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build a Point3D detector from a config and load its weights.
+
+    Args:
+        config: config file or :class:`Config`.
+        checkpoint: checkpoint file; None keeps the random initialisation.
+        device: 'cpu', 'cuda', 'cuda:1', ...
+        cfg_options: overrides merged into the config.
+
+    Returns:
+        The model in eval mode, with the config as ``model.cfg`` and the training dataset's
+        metainfo (``classes``) from the checkpoint as ``model.dataset_meta``.
+    """
+    cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    from mmaction.registry import MODELS
+    model_cfg = cfg.model.copy()
+    model_cfg.pop('init_cfg', None)  # never download pretrained weights for inference
+    for part in ('backbone', 'cls_head'):
+        if isinstance(model_cfg.get(part), dict):
+            model_cfg[part] = {k: v for k, v in model_cfg[part].items() if k != 'init_cfg'}
+    model = MODELS.build(model_cfg)
+    model.dataset_meta = {}
+    if checkpoint is not None:
+        loaded = load_checkpoint(model, checkpoint, map_location='cpu')
+        model.dataset_meta = dict(loaded.get('meta', {}).get('dataset_meta') or {})
+    model.cfg = cfg
+    return model.to(device).eval()
+
+
+def iter_video_frames(video: Frames) -> Iterator[np.ndarray]:
+    """Yield BGR frames one at a time from a video file, a frame folder or an iterable.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: the video cannot be opened or yields no frame.
+    """
+    if not isinstance(video, str):
+        yield from video
+        return
+    if not osp.exists(video):
+        raise FileNotFoundError(f'{video}: no such video file or frame folder')
+    if osp.isdir(video):
+        names = sorted(n for n in os.listdir(video)
+                       if n.lower().endswith(('.jpg', '.jpeg', '.png')))
+        for name in names:
+            frame = cv2.imread(osp.join(video, name))
+            if frame is None:
+                raise ValueError(f'{osp.join(video, name)}: unreadable image')
+            yield frame
+        return
+    capture = cv2.VideoCapture(video)
+    if not capture.isOpened():
+        raise ValueError(f'{video}: OpenCV cannot open this video')
+    count = 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            count += 1
+            yield frame
+    finally:
+        capture.release()
+    if count == 0:
+        raise ValueError(f'{video}: no frame could be decoded')
+
+
+def _test_pipeline(cfg: Config) -> Compose:
+    """The config's test pipeline without its frame loading (frames come from memory)."""
+    pipeline = cfg.get('test_pipeline') or cfg.test_dataloader.dataset.pipeline
+    return Compose([step for step in pipeline if 'Load' not in step['type']
+                    and 'Sample' not in step['type']])
+
+
+class _ClipPreparer:
+    """Turns T in-memory frames into the model's (data, data_samples) input."""
+
+    def __init__(self, model: nn.Module, video_name: str) -> None:
+        self.model = model
+        self.pipeline = _test_pipeline(model.cfg)
+        self.video_name = video_name
+
+    def __call__(self, frames: List[np.ndarray], frame_ids: List[int]) -> Tuple[torch.Tensor, list]:
+        results = clip_results_from_frames(frames, frame_ids, key_frame_index=len(frames) - 1,
+                                           video=self.video_name)
+        packed = self.pipeline(results)
+        data = self.model.data_preprocessor(
+            dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]), False)
+        return data['inputs'], data['data_samples']
+
+
+def _clamped_window(buffer: deque, clip_len: int) -> list:
+    """The last ``clip_len`` items, the first one repeated in front while fewer were seen."""
+    items = list(buffer)
+    return [items[0]] * (clip_len - len(items)) + items
+
+
+def _detections_rows(sample: Any, frame: int) -> np.ndarray:
+    """(M, 7) rows frame, label, score, x1, y1, x2, y2 of one clip's key-frame predictions."""
+    pred = sample.pred_instances
+    if len(pred) == 0:
+        return np.zeros((0, 7), np.float32)
+    return np.concatenate([
+        np.full((len(pred), 1), frame, np.float32),
+        pred.labels.cpu().numpy()[:, None].astype(np.float32),
+        pred.scores.cpu().numpy()[:, None].astype(np.float32),
+        pred.bboxes.cpu().numpy().astype(np.float32)], axis=1)
+
+
+@torch.no_grad()
+def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
+                  video_name: Optional[str] = None,
+                  on_frame: Optional[Callable[[int, np.ndarray, np.ndarray], None]] = None
+                  ) -> np.ndarray:
+    """Per-frame detections of a whole video, every frame as the key frame of its clip.
+
+    Args:
+        model: a Point3D detector from :func:`init_detector`.
+        video: a video file, a folder of frames or an iterable of BGR frames.
+        streaming: compute each frame's features once and keep the last T (ring buffer).
+        video_name: name put into the samples' metainfo.
+        on_frame: called as ``on_frame(frame_number, frame, detections)`` for every frame
+            (1-based number, the BGR frame, its (M, 7) rows), e.g. to write an annotated
+            video while reading.
+
+    Returns:
+        (D, 7) float32 rows ``frame (1-based), label, score, x1, y1, x2, y2`` in original
+        frame pixels.
+    """
+    clip_len = model.cfg.get('clip_len', None) or _clip_len_from_cfg(model.cfg)
+    name = video_name or (osp.splitext(osp.basename(video))[0] if isinstance(video, str)
+                          else 'video')
+    prepare = _ClipPreparer(model, name)
+    window: deque = deque(maxlen=clip_len)
+    rows = []
+    for index, frame in enumerate(iter_video_frames(video)):
+        number = index + 1
+        if streaming:
+            inputs, samples = prepare([frame], [number])
+            window.append(model.extract_frame_feats(inputs)[-1])
+            feats = torch.stack(_clamped_window(window, clip_len), dim=1)
+            samples[0].set_metainfo(dict(
+                frame_ids=[max(1, number - clip_len + 1 + i) for i in range(clip_len)],
+                key_frame_index=clip_len - 1))
+            samples = model.predict_clip_feats(feats, samples, tuple(inputs.shape[-2:]))
+        else:
+            window.append(frame)
+            frame_ids = [max(1, number - clip_len + 1 + i) for i in range(clip_len)]
+            inputs, samples = prepare(_clamped_window(window, clip_len), frame_ids)
+            samples = model.predict(inputs, samples)
+        detections = _detections_rows(samples[0], number)
+        rows.append(detections)
+        if on_frame is not None:
+            on_frame(number, frame, detections)
+    return np.concatenate(rows) if rows else np.zeros((0, 7), np.float32)
+
+
+def _clip_len_from_cfg(cfg: Config) -> int:
+    dataset = cfg.test_dataloader.dataset
+    if 'clip_len' not in dataset:
+        raise KeyError(f'{cfg.filename}: test_dataloader.dataset has no clip_len')
+    return int(dataset.clip_len)
+
+
+def inference_video(model: nn.Module, video: Frames, streaming: bool = False,
+                    linker: Optional[dict] = None, video_name: Optional[str] = None,
+                    on_frame: Optional[Callable] = None) -> Dict[str, Any]:
+    """Detect actions in a video and link them into tubes.
+
+    Args:
+        model: a Point3D detector from :func:`init_detector`.
+        video: a video file, a folder of frames or an iterable of BGR frames.
+        streaming: see :func:`detect_frames`.
+        linker: ``TubeLinker`` config; defaults to the config's ``linker`` or
+            ``model.test_cfg.linker`` or TubeLinker's defaults.
+        video_name: name for the results.
+        on_frame: see :func:`detect_frames`.
+
+    Returns:
+        dict with ``detections`` ((D, 7) rows frame, label, score, x1, y1, x2, y2),
+        ``tubes`` (list of (label, score, (L, 5) frame, x1, y1, x2, y2), best first) and
+        ``classes`` (the class names saved in the checkpoint, if any).
+    """
+    detections = detect_frames(model, video, streaming=streaming, video_name=video_name,
+                               on_frame=on_frame)
+    linker_cfg = linker or model.cfg.get('linker') or dict(type='TubeLinker')
+    tubes = TASK_UTILS.build(linker_cfg)(detections)
+    return dict(detections=detections, tubes=tubes, classes=list(model.dataset_meta.get('classes', ())))
