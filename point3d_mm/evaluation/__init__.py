@@ -1,4 +1,4 @@
 from .functional import frame_ap, video_ap
-from .metrics import FrameMAP, VideoMAP
+from .metrics import AVAMetricCapped, FrameMAP, VideoMAP
 
-__all__ = ['FrameMAP', 'VideoMAP', 'frame_ap', 'video_ap']
+__all__ = ['AVAMetricCapped', 'FrameMAP', 'VideoMAP', 'frame_ap', 'video_ap']

@@ -1,0 +1,40 @@
+"""Fixtures of the real-data tests (``shared_data`` comes from tests/conftest.py)."""
+import importlib.util
+import os.path as osp
+import sys
+
+import pytest
+
+import point3d_mm  # noqa: F401  (compat patches before the first mmaction import)
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+@pytest.fixture(scope='session')
+def shared_data_dir() -> str:
+    """``shared_data`` for module- and session-scoped fixtures (same folder, same skip)."""
+    path = osp.normpath(osp.join(REPO_ROOT, '..', 'shared', 'data'))
+    if not osp.isdir(path):
+        pytest.skip(f'real public data not found at {path} (present in CI)')
+    return path
+
+
+@pytest.fixture
+def run_tool(monkeypatch, capsys):
+    """Run ``tools/data/<name>.py`` in this process: ``(exit status, stdout, stderr)``.
+
+    In-process, because a fresh interpreter spends seconds importing mmaction2.
+    """
+
+    def run(name: str, *argv: str):
+        path = osp.join(REPO_ROOT, 'tools', 'data', name + '.py')
+        spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        monkeypatch.setattr(sys, 'argv', [path, *map(str, argv)])
+        capsys.readouterr()
+        status = module.main()
+        out, err = capsys.readouterr()
+        return status or 0, out, err
+
+    return run
