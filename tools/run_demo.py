@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 
+import mmengine
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = 'configs/point3d_tiny_synthetic.py'
+CONFIG = 'configs/point3d_demo_synthetic.py'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -21,11 +23,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'demo'))
     parser.add_argument('--config', default=osp.join(ROOT, CONFIG))
     parser.add_argument('--seed', type=int, default=0, help='seed of the synthetic dataset')
-    parser.add_argument('--num-train', type=int, default=None,
-                        help='training videos (default: the generator\'s)')
-    parser.add_argument('--num-test', type=int, default=None, help='test videos')
-    parser.add_argument('--epochs', type=int, default=None,
-                        help='training epochs (default: the config\'s)')
+    parser.add_argument('--num-train', type=int, default=200, help='training videos')
+    parser.add_argument('--num-test', type=int, default=20, help='held-out test videos')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='training iterations (default: the config\'s)')
     parser.add_argument('--fresh', action='store_true',
                         help='regenerate the data and retrain even if outputs exist')
     parser.add_argument('--streaming', action='store_true', help='streaming mode in the demo')
@@ -46,6 +47,10 @@ def mim() -> str:
     return osp.join(osp.dirname(sys.executable), 'mim')
 
 
+def _read_json(path: str):
+    return mmengine.load(path) if osp.exists(path) else None
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     from point3d_mm.datasets.synthetic import SyntheticActions
@@ -59,21 +64,27 @@ def main(argv=None) -> None:
                      for evaluator in ('val_evaluator', 'test_evaluator') for i in (0, 1)]
 
     t = step('1/4 synthetic dataset')
-    if args.fresh or not osp.exists(gt_file):
-        kwargs = {k: v for k, v in dict(num_train=args.num_train,
-                                          num_test=args.num_test).items() if v is not None}
-        SyntheticActions(seed=args.seed, **kwargs).generate(args.data_root)
+    recipe = dict(seed=args.seed, num_train=args.num_train, num_test=args.num_test)
+    recipe_file = osp.join(args.data_root, 'demo_recipe.json')
+    regenerate = args.fresh or not osp.exists(gt_file) or _read_json(recipe_file) != recipe
+    if regenerate:
+        SyntheticActions(**recipe).generate(args.data_root)
+        mmengine.dump(recipe, recipe_file)
         print(f'generated {args.data_root} in {time.time() - t:.0f} s')
     else:
         print(f'reusing {args.data_root} (--fresh to regenerate)')
 
     t = step('2/4 training (mim train)')
-    # --resume continues an interrupted run and returns at once when training is complete.
+    # --resume continues an interrupted run on the same data and returns at once when
+    # training is complete; new data starts training afresh.
+    trained_on = osp.join(args.work_dir, 'demo_recipe.json')
+    resume = not regenerate and _read_json(trained_on) == recipe
     options = list(data_options)
-    if args.epochs:
-        options.append(f'train_cfg.max_epochs={args.epochs}')
+    if args.iters:
+        options += [f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}']
+    mmengine.dump(recipe, trained_on)
     run([mim(), 'train', 'point3d_mm', args.config, '--gpus', '0', '--work-dir',
-         args.work_dir, *([] if args.fresh else ['--resume']), '--cfg-options', *options])
+         args.work_dir, *(['--resume'] if resume else []), '--cfg-options', *options])
     with open(osp.join(args.work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
     print(f'training step took {time.time() - t:.0f} s; checkpoint {checkpoint}')
@@ -81,9 +92,11 @@ def main(argv=None) -> None:
     t = step('3/4 evaluation (mim test): frame-mAP and video-mAP on the held-out videos')
     metrics_file = osp.join(args.work_dir, 'test_metrics.json')
     detections_file = osp.join(args.work_dir, 'test_detections.pkl')
+    tubes_file = osp.join(args.work_dir, 'test_tubes.pkl')
     run([mim(), 'test', 'point3d_mm', args.config, '--checkpoint', checkpoint, '--gpus', '0',
          '--work-dir', args.work_dir, '--out-metrics', metrics_file, '--cfg-options',
-         *data_options, f'test_evaluator.0.dump_detections={detections_file}'])
+         *data_options, f'test_evaluator.0.dump_detections={detections_file}',
+         f'test_evaluator.1.dump_tubes={tubes_file}'])
 
     t = step('4/4 demo video (tools/demo.py)')
     from point3d_mm.utils import safe_pickle_load
@@ -100,6 +113,7 @@ def main(argv=None) -> None:
     print(f'checkpoint:       {checkpoint}')
     print(f'metrics (JSON):   {metrics_file}')
     print(f'detections:       {detections_file}')
+    print(f'tubes:            {tubes_file}')
     print(f'annotated video:  {out_video}')
     print(f'tubes (JSON):     {out_json}')
 

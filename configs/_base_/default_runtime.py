@@ -22,3 +22,7 @@ visualizer = dict(type='ActionVisualizer', vis_backends=vis_backends)
 log_level = 'INFO'
 load_from = None
 resume = False
+
+# `tools/train.py --auto-scale-lr` scales the learning rates by (processes x batch size) /
+# base_batch_size: the base is one process with the dataloaders' batch of 8.
+auto_scale_lr = dict(enable=False, base_batch_size=8)

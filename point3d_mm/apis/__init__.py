@@ -1,3 +1,12 @@
-from .inference import detect_frames, inference_video, init_detector, iter_video_frames
+from .export import FramePart, TemporalPart, export_onnx, onnx_parity
+from .inference import (detect_frames, inference_video, init_detector, iter_numbered_frames,
+                        iter_video_frames)
+from .speed import (apply_speed_options, compile_parts, inference_autocast,
+                    set_activation_checkpointing, to_channels_last)
 
-__all__ = ['detect_frames', 'inference_video', 'init_detector', 'iter_video_frames']
+__all__ = [
+    'FramePart', 'TemporalPart', 'apply_speed_options', 'compile_parts', 'detect_frames',
+    'export_onnx', 'inference_autocast', 'inference_video', 'init_detector',
+    'iter_numbered_frames', 'iter_video_frames', 'onnx_parity', 'set_activation_checkpointing',
+    'to_channels_last'
+]

@@ -1,10 +1,50 @@
 import copy
-from typing import Optional, Sequence, Tuple
+from contextlib import contextmanager, nullcontext
+from typing import Iterator, Optional, Sequence, Tuple
 
+import torch
 from mmaction.registry import MODELS
 from mmdet.models.backbones import HourglassNet
+from mmdet.models.backbones.resnet import BasicBlock
 from mmengine.model import BaseModule
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.checkpoint import checkpoint
+
+
+@contextmanager
+def _restored_bn_stats(module: nn.Module) -> Iterator[None]:
+    """Undo the running-statistics update of every BN layer in ``module`` on exit.
+
+    Activation checkpointing recomputes the forward in backward with BN still in train
+    mode, which would update the running statistics a second time per step.
+    """
+    layers = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    saved = [[buf.clone() for buf in (m.running_mean, m.running_var, m.num_batches_tracked)]
+             for m in layers]
+    try:
+        yield
+    finally:
+        for layer, (mean, var, count) in zip(layers, saved):
+            layer.running_mean.copy_(mean)
+            layer.running_var.copy_(var)
+            layer.num_batches_tracked.copy_(count)
+
+
+class _CheckpointedBasicBlock(BasicBlock):
+    """mmdet's ``BasicBlock`` with non-reentrant activation checkpointing in training.
+
+    Blocks are switched to this class in place (see ``HourglassBackbone.with_cp``), so
+    parameter names and checkpoints are unchanged. mmdet's own ``with_cp`` uses the
+    reentrant checkpoint, which torch deprecates and which recomputes BN's statistics
+    update.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not (self.training and torch.is_grad_enabled()):
+            return super().forward(x)
+        return checkpoint(super().forward, x, use_reentrant=False,
+                          context_fn=lambda: (nullcontext(), _restored_bn_stats(self)))
 
 
 @MODELS.register_module()
@@ -30,6 +70,11 @@ class HourglassBackbone(HourglassNet):
         stage_blocks (Sequence[int]): residual blocks of the hourglass levels.
         feat_channel (int): channels of each stack's output conv. Defaults to 256.
         norm_cfg (dict): normalisation layers. Defaults to BN.
+        with_cp (bool): activation checkpointing of every residual block in training: only
+            the blocks' inputs are kept and each block is recomputed in backward (less
+            memory, about one more backbone forward of time). Outputs, gradients and BN
+            running statistics are those without it. Can be switched on a built model.
+            Defaults to False.
         init_cfg (dict, optional): initialisation config.
     """
 
@@ -42,6 +87,7 @@ class HourglassBackbone(HourglassNet):
                  stage_blocks: Sequence[int] = (2, 2, 2, 2, 2, 4),
                  feat_channel: int = 256,
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
             downsample_times=downsample_times,
@@ -58,9 +104,21 @@ class HourglassBackbone(HourglassNet):
             # unused inter-stack block: parameters without gradients (which DDP rejects).
             self.inters = nn.ModuleList()
         self.out_channels = out_channels
+        self.with_cp = with_cp
         self.with_intermediate = with_intermediate
         self.proj = (nn.Identity() if feat_channel == out_channels else nn.Conv2d(
             feat_channel, out_channels, kernel_size=1))
+
+    @property
+    def with_cp(self) -> bool:
+        """Whether the residual blocks are checkpointed in training."""
+        return any(isinstance(m, _CheckpointedBasicBlock) for m in self.modules())
+
+    @with_cp.setter
+    def with_cp(self, enabled: bool) -> None:
+        for module in self.modules():
+            if isinstance(module, BasicBlock):
+                module.__class__ = _CheckpointedBasicBlock if enabled else BasicBlock
 
     def init_weights(self) -> None:
         """mmdet's initialisation, but with ``init_cfg`` (a checkpoint) applied last.

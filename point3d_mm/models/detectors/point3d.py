@@ -75,6 +75,11 @@ class Point3D(BaseModel):
         self.backbone = MODELS.build(backbone)
         self.point_head = MODELS.build(point_head)
         self.neck = MODELS.build(neck) if neck is not None else None
+        if getattr(self.neck, 'layout', 'BCTHW') != 'BCTHW':
+            # forward_temporal hands the neck (B, C, T, h, w); another layout would attend
+            # over the wrong axis without any error.
+            raise ValueError(f"Point3D's neck must take layout 'BCTHW', got "
+                             f"{self.neck.layout!r}")
         self.cls_head = MODELS.build(cls_head)
         self.loss_weights = {**dict(loc=1.0, cls=1.0), **loss_weights}
         self.train_cfg = {**dict(point_frames='all', autocast_dtype=None), **(train_cfg or {})}

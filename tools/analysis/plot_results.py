@@ -1,0 +1,520 @@
+"""Plot training curves and per-class APs of a work dir as PNG.
+
+    python tools/analysis/plot_results.py WORK_DIR [--out-dir DIR] [--log LOG]
+        [--metrics METRICS_JSON] [--fig-size 8 5] [--dpi 100] [--linear-loss]
+
+Reads what mmengine and the point3d_mm metrics leave in a work dir:
+
+* ``WORK_DIR/<timestamp>/vis_data/scalars.json`` of every run (JSON lines; training rows carry
+  the loss terms and learning rates by iteration, validation rows the metrics by epoch).
+  Runs are chained in timestamp order; a later run replaces the earlier runs' rows from its
+  own first step on (a resumed run continues the curve, a restarted one replaces it).
+* the per-class AP tables that ``FrameMAP``/``VideoMAP`` log (and that
+  ``tools/analysis/eval_detections.py`` prints): the last table of each kind in the newest
+  ``WORK_DIR/<timestamp>/<timestamp>.log`` that holds one (after ``mim test`` that is the
+  test run), or in ``--log`` (a log file or a saved stdout).
+* with ``--metrics``, a metrics JSON of ``tools/test.py --out-metrics`` or
+  ``eval_detections.py --out`` (mean metrics only: neither holds per-class APs), or the
+  ``per_class_ap.json`` this tool writes.
+
+Writes into ``--out-dir`` (default ``WORK_DIR/plots``): ``train_loss.png`` (every ``loss*``
+term by iteration), ``train_lr.png`` (every learning rate), ``val_metrics.png`` (every
+validation metric by epoch), ``per_class_<table>.png`` (one horizontal bar chart per table;
+``-`` classes, with no ground truth, get no bar), ``metrics_summary.png`` (with
+``--metrics``) and ``per_class_ap.json`` (the parsed tables). Files are written to a temporary
+name and renamed, so a reader never sees half a PNG. The curves are ``--fig-size`` inches ×
+``--dpi``; a per-class chart is as wide and at least as tall, taller for many classes.
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import os.path as osp
+import re
+import sys
+import tempfile
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+#: Keys of the scalar rows that are not curves.
+BOOKKEEPING_KEYS = ('step', 'epoch', 'iter', 'time', 'data_time', 'memory', 'eta')
+#: The title line of a ``format_ap_table`` table, possibly after mmengine's log prefix.
+TITLE_RE = re.compile(r'(?:^|\s-\s)((?:frame-AP@\S+)|(?:video-AP)) \((.*)\)\s*$')
+ANSI_RE = re.compile(r'\x1b\[[0-9;]*m')
+RUN_DIR_RE = re.compile(r'^\d{8}_\d{6}$')
+
+
+# ---------------------------------------------------------------------------- reading
+def find_scalar_files(path: str) -> List[str]:
+    """``scalars.json`` files of a work dir (every run, in timestamp order), of one run
+    folder, or the file itself."""
+    if osp.isfile(path):
+        return [path]
+    own = osp.join(path, 'vis_data', 'scalars.json')
+    if osp.isfile(own):
+        return [own]
+    return sorted(glob.glob(osp.join(path, '*', 'vis_data', 'scalars.json')),
+                  key=lambda p: osp.basename(osp.dirname(osp.dirname(p))))
+
+
+def read_scalar_rows(path: str) -> List[dict]:
+    """The rows of one JSON-lines scalars file; a torn last line (a run still writing) and
+    other undecodable lines are skipped."""
+    rows = []
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and 'step' in row:
+                rows.append(row)
+    return rows
+
+
+def is_train_row(row: dict) -> bool:
+    """Training rows carry loss terms; validation rows carry metrics only."""
+    return any(key.startswith('loss') for key in row)
+
+
+def chain_runs(runs: Sequence[List[dict]]) -> List[dict]:
+    """Concatenate the rows of successive runs; each run replaces the earlier runs' rows
+    from its first step on."""
+    chained: List[dict] = []
+    for rows in runs:
+        if not rows:
+            continue
+        first = min(row['step'] for row in rows)
+        chained = [row for row in chained if row['step'] < first] + list(rows)
+    return sorted(chained, key=lambda row: row['step'])
+
+
+def load_scalars(path: str) -> Tuple[List[dict], List[dict]]:
+    """Training and validation rows of a work dir, run folder or scalars file."""
+    runs = [read_scalar_rows(p) for p in find_scalar_files(path)]
+    train = chain_runs([[r for r in rows if is_train_row(r)] for rows in runs])
+    val = chain_runs([[r for r in rows if not is_train_row(r)] for rows in runs])
+    return train, val
+
+
+def series(rows: Sequence[dict], key: str) -> Tuple[List[float], List[float]]:
+    """(steps, values) of the rows holding a numeric ``key``."""
+    xs, ys = [], []
+    for row in rows:
+        value = row.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            xs.append(row['step'])
+            ys.append(float(value))
+    return xs, ys
+
+
+def loss_keys(rows: Sequence[dict]) -> List[str]:
+    """``loss`` first, then the loss terms in the order they first appear."""
+    keys = _ordered_keys(rows, lambda key: key.startswith('loss'))
+    return sorted(keys, key=lambda key: key != 'loss')
+
+
+def lr_keys(rows: Sequence[dict]) -> List[str]:
+    """Learning-rate keys: ``lr``, ``<optimizer>.lr`` (an OptimWrapperDict), ``*_lr``."""
+    return _ordered_keys(rows, lambda key: key == 'lr' or key.endswith(('.lr', '_lr')))
+
+
+def metric_keys(rows: Sequence[dict]) -> List[str]:
+    """Validation metric keys (everything numeric that is not bookkeeping)."""
+    return _ordered_keys(rows, lambda key: key not in BOOKKEEPING_KEYS)
+
+
+def _ordered_keys(rows: Sequence[dict], keep) -> List[str]:
+    keys: Dict[str, None] = {}
+    for row in rows:
+        for key, value in row.items():
+            if (keep(key) and isinstance(value, (int, float))
+                    and not isinstance(value, bool)):
+                keys.setdefault(key, None)
+    return list(keys)
+
+
+def _cell(text: str) -> float:
+    """A table cell: a percentage, or ``-`` for an unscored class (nan)."""
+    return math.nan if text == '-' else float(text) / 100
+
+
+def parse_ap_tables(text: str) -> List[dict]:
+    """Every per-class AP table in a log or stdout text, in order.
+
+    The tables are those of :func:`point3d_mm.evaluation.metrics.action_map.format_ap_table`:
+    a title line (``frame-AP@0.5 (protocol=act, ...)`` or ``video-AP (...)``, after
+    mmengine's log prefix in a log file), a header ``class <columns> #gt #det``, one row
+    per class (APs in %, ``-`` for a class without ground truth, then the two counts) and a
+    ``mean`` row. Class names may contain spaces.
+
+    Returns:
+        list[dict]: ``name`` (``frame-AP@0.5`` or ``video-AP``), ``setting`` (the text in
+        the title's parentheses), ``columns`` (AP column names), ``classes``, ``ap``
+        ({column: [AP in [0, 1] or nan per class]}), ``num_gt``, ``num_det`` and ``mean``
+        ({column: mean AP or nan}).
+    """
+    lines = [ANSI_RE.sub('', line.rstrip('\r\n')) for line in text.splitlines()]
+    tables = []
+    i = 0
+    while i < len(lines):
+        match = TITLE_RE.search(lines[i])
+        header = lines[i + 1].split() if i + 1 < len(lines) else []
+        if (match is None or len(header) < 4 or header[0] != 'class'
+                or header[-2:] != ['#gt', '#det']):
+            i += 1
+            continue
+        columns = header[1:-2]
+        table = dict(name=match.group(1), setting=match.group(2), columns=columns,
+                     classes=[], ap={c: [] for c in columns}, num_gt=[], num_det=[],
+                     mean={c: math.nan for c in columns})
+        i += 2
+        while i < len(lines):
+            parts = lines[i].rsplit(None, len(columns) + 2)
+            if len(parts) == len(columns) + 1 and parts[0].strip() == 'mean':
+                try:
+                    table['mean'] = {c: _cell(v) for c, v in zip(columns, parts[1:])}
+                except ValueError:
+                    break
+                i += 1
+                break
+            if len(parts) != len(columns) + 3:
+                break
+            try:
+                cells = [_cell(v) for v in parts[1:1 + len(columns)]]
+                num_gt, num_det = int(parts[-2]), int(parts[-1])
+            except ValueError:
+                break
+            table['classes'].append(parts[0].strip())
+            for column, value in zip(columns, cells):
+                table['ap'][column].append(value)
+            table['num_gt'].append(num_gt)
+            table['num_det'].append(num_det)
+            i += 1
+        if table['classes']:
+            tables.append(table)
+    return tables
+
+
+def last_tables(tables: Iterable[dict]) -> List[dict]:
+    """The last table of each kind (``frame-AP@0.5``, ``video-AP``, ...), in first-seen
+    order of the kinds."""
+    by_name: Dict[str, dict] = {}
+    for table in tables:
+        by_name.pop(table['name'], None)
+        by_name[table['name']] = table
+    return list(by_name.values())
+
+
+def find_logs(work_dir: str) -> List[str]:
+    """The mmengine log files of a work dir's runs (or of one run folder), newest first."""
+    if osp.isfile(work_dir):
+        return []
+    candidates = glob.glob(osp.join(work_dir, '*', '*.log')) + glob.glob(
+        osp.join(work_dir, '*.log'))
+    logs = [p for p in candidates
+            if osp.splitext(osp.basename(p))[0] == osp.basename(osp.dirname(p))
+            and RUN_DIR_RE.match(osp.basename(osp.dirname(p)))]
+    return sorted(logs, key=lambda p: osp.basename(osp.dirname(p)), reverse=True)
+
+
+def load_tables(work_dir: str, log: Optional[str] = None) -> Tuple[List[dict], Optional[str]]:
+    """The last table of each kind from ``log``, or from the newest log of the work dir
+    that holds a table; also the file they came from."""
+    for path in ([log] if log else find_logs(work_dir)):
+        with open(path, encoding='utf-8', errors='replace') as f:
+            tables = last_tables(parse_ap_tables(f.read()))
+        if tables:
+            return tables, path
+    return [], None
+
+
+def load_metrics_json(path: str) -> Tuple[Dict[str, float], List[dict]]:
+    """Mean metrics and per-class tables of a metrics JSON.
+
+    Accepts ``tools/test.py --out-metrics`` (``{name: value}``), ``eval_detections.py
+    --out`` (the same plus ``protocol``, ``frames`` and ``split``, ignored) and this
+    tool's ``per_class_ap.json`` (``{"tables": [...]}``, whose means become the metrics).
+    """
+    with open(path, encoding='utf-8') as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a JSON object of metrics')
+    tables = [_nan_table(t) for t in data.get('tables', [])]
+    metrics = {key: float(value) for key, value in data.items()
+               if isinstance(value, (int, float)) and not isinstance(value, bool)
+               and key not in BOOKKEEPING_KEYS + ('split', )}
+    for table in tables:
+        for column, value in table['mean'].items():
+            metrics.setdefault(f'{table["name"]} {column}', value)
+    return metrics, tables
+
+
+def _nan_table(table: dict) -> dict:
+    """JSON null → nan in a table read back from ``per_class_ap.json``."""
+    def fix(values):
+        return [math.nan if v is None else float(v) for v in values]
+    return dict(table, ap={c: fix(v) for c, v in table['ap'].items()},
+                mean={c: math.nan if v is None else float(v)
+                      for c, v in table['mean'].items()})
+
+
+# ---------------------------------------------------------------------------- writing
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish(tmp: str, path: str) -> None:
+    """Give a finished temporary file the usual permissions and move it into place."""
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600 files
+    os.replace(tmp, path)
+
+
+def save_figure(fig, path: str, dpi: int) -> str:
+    """Write a figure as PNG atomically (temporary file in the same folder, then rename)."""
+    out_dir = osp.dirname(osp.abspath(path))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp',
+                               dir=out_dir)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            fig.savefig(f, format='png', dpi=dpi)
+        _publish(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    finally:
+        plt.close(fig)
+    return path
+
+
+def save_json(data, path: str) -> str:
+    """Write JSON atomically; nan becomes null."""
+    out_dir = osp.dirname(osp.abspath(path))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp',
+                               dir=out_dir)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            json.dump(_json_safe(data), f, indent=2)
+        _publish(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def slug(name: str) -> str:
+    """A file-name part for a table name: ``frame-AP@0.5`` → ``frame_ap_0.5``."""
+    return re.sub(r'[^0-9a-z.]+', '_', name.lower()).strip('_')
+
+
+# ---------------------------------------------------------------------------- plotting
+def _new_figure(fig_size: Tuple[float, float]):
+    fig, ax = plt.subplots(figsize=fig_size, layout='constrained')
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def _positive(values: Iterable[float]) -> bool:
+    finite = [v for v in values if math.isfinite(v)]
+    return bool(finite) and min(finite) > 0
+
+
+def _epoch_starts(rows: Sequence[dict]) -> List[float]:
+    """Steps where a new epoch's rows begin (training rows with ``epoch``)."""
+    starts, last = [], None
+    for row in rows:
+        epoch = row.get('epoch')
+        if last is not None and epoch is not None and epoch != last:
+            starts.append(row['step'])
+        last = epoch if epoch is not None else last
+    return starts
+
+
+def plot_curves(rows: Sequence[dict], keys: Sequence[str], title: str, xlabel: str,
+                ylabel: str, path: str, fig_size: Tuple[float, float], dpi: int,
+                log_y: bool = False, epoch_lines: bool = False) -> Optional[str]:
+    """One line per key against ``step``; None when no key has data."""
+    curves = [(key, *series(rows, key)) for key in keys]
+    curves = [(key, xs, ys) for key, xs, ys in curves if xs]
+    if not curves:
+        return None
+    fig, ax = _new_figure(fig_size)
+    for key, xs, ys in curves:
+        ax.plot(xs, ys, label=key, linewidth=1.5 if key == 'loss' else 1.0,
+                marker='o' if len(xs) <= 30 else None, markersize=3)
+    if epoch_lines:
+        starts = _epoch_starts(rows)
+        if len(starts) <= 60:
+            for step in starts:
+                ax.axvline(step, color='grey', alpha=0.25, linewidth=0.8)
+    if log_y and _positive(y for _, _, ys in curves for y in ys):
+        ax.set_yscale('log')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize='small', ncol=2 if len(curves) > 6 else 1)
+    return save_figure(fig, path, dpi)
+
+
+def plot_per_class(table: dict, path: str, fig_size: Tuple[float, float], dpi: int,
+                   source: str = '') -> str:
+    """Horizontal bars of one table's per-class APs (in %), one bar per column and class;
+    dashed lines mark the column means."""
+    classes, columns = table['classes'], table['columns']
+    width, height = fig_size
+    height = max(height, 0.22 * len(classes) * max(1, min(len(columns), 3)) + 1.5)
+    fig, ax = _new_figure((width, height))
+    ax.grid(True, axis='x', alpha=0.3)
+    ax.grid(False, axis='y')
+    bar = 0.8 / len(columns)
+    colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    for j, column in enumerate(columns):
+        color = colors[j % len(colors)]
+        ys = [i - 0.4 + bar * (j + 0.5) for i in range(len(classes))]
+        values = [100 * v if math.isfinite(v) else 0.0 for v in table['ap'][column]]
+        ax.barh(ys, values, height=bar, color=color, label=column)
+        mean = table['mean'].get(column, math.nan)
+        if math.isfinite(mean):
+            ax.axvline(100 * mean, color=color, linestyle='--', linewidth=1,
+                       label=f'mean {column}: {100 * mean:.1f}')
+    ax.set_yticks(range(len(classes)))
+    ax.set_yticklabels([c + ('' if any(math.isfinite(table['ap'][col][i]) for col in columns)
+                             else ' (-)') for i, c in enumerate(classes)])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel('AP (%)')
+    title = f'{table["name"]} ({table["setting"]})'
+    if source:
+        title += f'\n{source}'
+    ax.set_title(title, fontsize='small')
+    ax.legend(fontsize='small', loc='upper left', bbox_to_anchor=(1.01, 1.0))
+    return save_figure(fig, path, dpi)
+
+
+def plot_metric_summary(metrics: Dict[str, float], path: str, fig_size: Tuple[float, float],
+                        dpi: int, source: str = '') -> Optional[str]:
+    """Horizontal bars of the mean metrics of a metrics JSON."""
+    items = [(k, v) for k, v in metrics.items() if math.isfinite(v)]
+    if not items:
+        return None
+    width, height = fig_size
+    fig, ax = _new_figure((width, max(height, 0.3 * len(items) + 1.5)))
+    names, values = zip(*items)
+    percent = all(0 <= v <= 1 for v in values)
+    shown = [100 * v if percent else v for v in values]
+    ax.barh(range(len(items)), shown)
+    for i, v in enumerate(shown):
+        ax.text(v, i, f' {v:.2f}', va='center', fontsize='small')
+    ax.set_yticks(range(len(items)))
+    ax.set_yticklabels(names)
+    ax.invert_yaxis()
+    ax.set_xlabel('%' if percent else 'value')
+    if percent:
+        ax.set_xlim(0, 105)
+    ax.set_title('metrics' + (f'\n{source}' if source else ''), fontsize='small')
+    return save_figure(fig, path, dpi)
+
+
+# ---------------------------------------------------------------------------- main
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Plot training curves and per-class APs of a work dir as PNG')
+    parser.add_argument('work_dir', help='work dir (runs in <timestamp>/ folders), one run '
+                        'folder, or a scalars.json file')
+    parser.add_argument('--out-dir', help='where to write the PNGs (default: WORK_DIR/plots)')
+    parser.add_argument('--log', help='read the per-class tables from this log or stdout '
+                        'text instead of the newest run log')
+    parser.add_argument('--metrics', help='metrics JSON (tools/test.py --out-metrics, '
+                        'eval_detections.py --out, or per_class_ap.json)')
+    parser.add_argument('--fig-size', type=float, nargs=2, default=(8.0, 5.0),
+                        metavar=('W', 'H'), help='figure size in inches (default: 8 5)')
+    parser.add_argument('--dpi', type=int, default=100, help='pixels per inch (default: 100)')
+    parser.add_argument('--linear-loss', action='store_true',
+                        help='linear instead of logarithmic loss axis')
+    args = parser.parse_args(argv)
+    if min(args.fig_size) <= 0 or args.dpi <= 0:
+        parser.error('--fig-size and --dpi must be positive')
+    return args
+
+
+def main(argv=None) -> Dict[str, str]:
+    """Run the tool; returns {what: written file}."""
+    args = parse_args(argv)
+    if not osp.exists(args.work_dir):
+        raise SystemExit(f'{args.work_dir} does not exist')
+    base = args.work_dir if osp.isdir(args.work_dir) else osp.dirname(args.work_dir)
+    out_dir = args.out_dir or osp.join(base, 'plots')
+    fig_size, dpi = tuple(args.fig_size), args.dpi
+    written: Dict[str, str] = {}
+
+    train, val = load_scalars(args.work_dir)
+    by_epoch = bool(train) and all('epoch' in row for row in train)
+    outputs = [
+        ('train_loss', train, loss_keys(train), 'training losses', 'iteration', 'loss',
+         not args.linear_loss),
+        ('train_lr', train, lr_keys(train), 'learning rates', 'iteration', 'lr', True),
+        ('val_metrics', val, metric_keys(val), 'validation metrics',
+         'epoch' if by_epoch or not train else 'iteration', 'metric', False),
+    ]
+    for name, rows, keys, title, xlabel, ylabel, log_y in outputs:
+        path = plot_curves(rows, keys, title, xlabel, ylabel, osp.join(out_dir, name + '.png'),
+                           fig_size, dpi, log_y=log_y, epoch_lines=name.startswith('train'))
+        if path:
+            written[name] = path
+
+    tables, source = load_tables(args.work_dir, args.log)
+    metrics: Dict[str, float] = {}
+    if args.metrics:
+        metrics, json_tables = load_metrics_json(args.metrics)
+        if json_tables and not tables:
+            tables, source = json_tables, args.metrics
+        path = plot_metric_summary(metrics, osp.join(out_dir, 'metrics_summary.png'),
+                                   fig_size, dpi, source=args.metrics)
+        if path:
+            written['metrics_summary'] = path
+    for table in tables:
+        name = 'per_class_' + slug(table['name'])
+        written[name] = plot_per_class(table, osp.join(out_dir, name + '.png'), fig_size,
+                                       dpi, source=source or '')
+    if tables:
+        written['per_class_json'] = save_json(dict(source=source, tables=tables),
+                                              osp.join(out_dir, 'per_class_ap.json'))
+
+    if not written:
+        print(f'nothing to plot in {args.work_dir}: no vis_data/scalars.json with rows and '
+              'no per-class AP table', file=sys.stderr)
+    print(f'{len(train)} training rows, {len(val)} validation rows'
+          + (f'; per-class tables from {source}' if source else '; no per-class table'))
+    for name, path in written.items():
+        print(f'{name:<22} {path}')
+    return written
+
+
+if __name__ == '__main__':
+    main()
