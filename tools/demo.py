@@ -17,7 +17,7 @@ import mmengine
 from mmengine.utils import ProgressBar
 
 import point3d_mm  # noqa: F401
-from point3d_mm.apis import inference_video, init_detector, iter_video_frames
+from point3d_mm.apis import inference_video, init_detector, iter_numbered_frames
 from point3d_mm.visualization import draw_frame_tubes, index_tubes_by_frame
 
 
@@ -33,6 +33,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:0, ...')
     parser.add_argument('--fps', type=float, default=None,
                         help='output frame rate (default: the input video\'s, or 25)')
+    parser.add_argument('--on-corrupt', choices=['raise', 'skip'], default='raise',
+                        help='a frame that cannot be decoded stops the demo with its number '
+                        '(raise) or is reported and left out, other frames keeping their '
+                        'numbers (skip)')
     return parser.parse_args(argv)
 
 
@@ -60,7 +64,7 @@ def tubes_to_json(tubes, classes, video: str) -> dict:
 
 
 def write_annotated_video(video: str, tubes, classes, out_path: str, fps: float,
-                          num_frames) -> None:
+                          num_frames, on_corrupt: str = 'raise') -> None:
     """Second pass over the video: draw each frame's tube boxes, write, rename into place."""
     by_frame = index_tubes_by_frame(tubes)
     out_dir = osp.dirname(osp.abspath(out_path))
@@ -70,7 +74,7 @@ def write_annotated_video(video: str, tubes, classes, out_path: str, fps: float,
     writer = None
     progress = ProgressBar(num_frames) if num_frames else None
     try:
-        for number, frame in enumerate(iter_video_frames(video), start=1):
+        for number, frame in iter_numbered_frames(video, on_corrupt):
             if writer is None:
                 height, width = frame.shape[:2]
                 writer = cv2.VideoWriter(tmp_path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
@@ -100,13 +104,14 @@ def main(argv=None) -> None:
           f'{"streaming" if args.streaming else "clip"} mode)')
     progress = ProgressBar(num_frames) if num_frames else None
     result = inference_video(model, args.video, streaming=args.streaming,
-                             on_frame=(lambda *_: progress.update()) if progress else None)
+                             on_frame=(lambda *_: progress.update()) if progress else None,
+                             on_corrupt=args.on_corrupt)
     classes = result['classes']
     tubes = result['tubes']
     print(f'\n{len(result["detections"])} frame detections linked into {len(tubes)} tubes; '
           f'writing {args.out_video}')
     write_annotated_video(args.video, tubes, classes, args.out_video,
-                          args.fps or video_fps or 25.0, num_frames)
+                          args.fps or video_fps or 25.0, num_frames, args.on_corrupt)
     mmengine.dump(tubes_to_json(tubes, classes, args.video), args.out_json, indent=1)
     print(f'\nannotated video: {osp.abspath(args.out_video)}')
     print(f'tubes (JSON):    {osp.abspath(args.out_json)}')

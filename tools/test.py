@@ -12,7 +12,8 @@ import sys
 import mmengine
 
 import point3d_mm  # noqa: F401  (patches the stack and registers our parts before any build)
-from point3d_mm.utils.launch import check_cfg_options, prepare_launcher
+from point3d_mm.utils.launch import (add_run_checks, check_cfg_options, check_cfg_types,
+                                     prepare_launcher)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -51,7 +52,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         evaluator = cfg.test_evaluator
         cfg.test_evaluator = ([*evaluator, dump_metric] if isinstance(evaluator, (list, tuple))
                               else [evaluator, dump_metric])
-    prepare_launcher(cfg)
+    prepare_launcher(cfg, training=False)
     return cfg
 
 
@@ -62,6 +63,8 @@ def main(argv=None) -> None:
         check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     cfg = merge_args(cfg, args)
+    check_cfg_types(cfg)  # an unknown type fails here, naming its key
+    add_run_checks(cfg)  # model num_classes against the datasets' classes
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out_metrics:

@@ -8,7 +8,9 @@ import os.path as osp
 import sys
 
 import point3d_mm  # noqa: F401  (patches the stack and registers our parts before any build)
-from point3d_mm.utils.launch import apply_amp, check_cfg_options, prepare_launcher
+from point3d_mm.utils.launch import (add_run_checks, apply_amp, check_cfg_options,
+                                     check_cfg_types, prepare_deterministic_loader,
+                                     prepare_launcher)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -72,6 +74,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         if args.deterministic:
             randomness['deterministic'] = True
         cfg.randomness = randomness
+    prepare_deterministic_loader(cfg)
     prepare_launcher(cfg)
     return cfg
 
@@ -83,6 +86,8 @@ def main(argv=None) -> None:
         check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     cfg = merge_args(cfg, args)
+    check_cfg_types(cfg)  # an unknown type fails here, naming its key
+    add_run_checks(cfg)  # model num_classes against the datasets' classes
     runner = Runner.from_cfg(cfg)
     runner.train()
 

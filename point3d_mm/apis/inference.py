@@ -9,8 +9,10 @@ Frames are read lazily and only the last T frames (clip mode) or the last T fram
   buffer of T, and only the temporal part (Point Head on the key frame, TWA, 3D head) runs per
   frame. Both modes give the same detections for the same frames.
 """
+import ctypes
 import os
 import os.path as osp
+import sys
 from collections import deque
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -62,42 +64,97 @@ def init_detector(config: Union[str, Config], checkpoint: Optional[str] = None,
     return model.to(device).eval()
 
 
-def iter_video_frames(video: Frames) -> Iterator[np.ndarray]:
-    """Yield BGR frames one at a time from a video file, a frame folder or an iterable.
+CORRUPT_FRAME_MODES = ('raise', 'skip')
+#: Consecutive undecodable frames after which a video is taken to end there.
+_MAX_CORRUPT_RUN = 100
+
+
+def iter_numbered_frames(video: Frames, on_corrupt: str = 'raise'
+                         ) -> Iterator[Tuple[int, np.ndarray]]:
+    """Yield ``(frame_number, frame)`` pairs, 1-based, BGR, one at a time.
+
+    A frame that cannot be decoded (a corrupt frame of a video file before the end its
+    container reports, or an unreadable image of a frame folder) is an error naming the file
+    and the frame number (``on_corrupt='raise'``), or is logged with its number and left out
+    (``'skip'``): the numbers of the following frames stay those of the video, so detections
+    and boxes stay on their frames.
 
     Raises:
         FileNotFoundError: the path does not exist.
-        ValueError: the video cannot be opened or yields no frame.
+        ValueError: the video cannot be opened or yields no frame, or (``'raise'``) a frame
+            cannot be decoded.
     """
+    if on_corrupt not in CORRUPT_FRAME_MODES:
+        raise ValueError(f'on_corrupt must be one of {CORRUPT_FRAME_MODES}, got {on_corrupt!r}')
     if not isinstance(video, str):
-        yield from video
+        yield from enumerate(video, start=1)
         return
     if not osp.exists(video):
         raise FileNotFoundError(f'{video}: no such video file or frame folder')
     if osp.isdir(video):
         names = sorted(n for n in os.listdir(video)
                        if n.lower().endswith(('.jpg', '.jpeg', '.png')))
-        for name in names:
+        for number, name in enumerate(names, start=1):
             frame = cv2.imread(osp.join(video, name))
             if frame is None:
-                raise ValueError(f'{osp.join(video, name)}: unreadable image')
-            yield frame
+                _corrupt_frame(f'{osp.join(video, name)}: unreadable image (frame {number})',
+                               on_corrupt)
+                continue
+            yield number, frame
         return
     capture = cv2.VideoCapture(video)
     if not capture.isOpened():
         raise ValueError(f'{video}: OpenCV cannot open this video')
-    count = 0
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    number, decoded, failed = 0, 0, []
     try:
         while True:
+            number += 1
             ok, frame = capture.read()
             if not ok:
-                break
-            count += 1
-            yield frame
+                # A failed read consumes the frame's packet: the next read returns the next
+                # frame. Before the declared end it is a corrupt frame; past it, the end.
+                failed.append(number)
+                if number > declared or len(failed) >= _MAX_CORRUPT_RUN:
+                    break
+                continue
+            for bad in failed:
+                _corrupt_frame(f'{video}: frame {bad} cannot be decoded (corrupt; the '
+                               f'container reports {declared} frames)', on_corrupt)
+            failed = []
+            decoded += 1
+            yield number, frame
     finally:
         capture.release()
-    if count == 0:
+    if decoded == 0:
         raise ValueError(f'{video}: no frame could be decoded')
+    if failed and failed[0] <= declared:
+        # Nothing after them is misnumbered (and containers may over-count): a warning.
+        _corrupt_frame(f'{video}: the last frames, {failed[0]} to {declared}, cannot be '
+                       f'decoded (the container reports {declared} frames; truncated file?)',
+                       'skip')
+
+
+def _corrupt_frame(message: str, on_corrupt: str) -> None:
+    if on_corrupt == 'raise':
+        raise ValueError(message + "; pass on_corrupt='skip' to go on without it")
+    from mmengine.logging import print_log
+    print_log('skipped: ' + message, logger='current', level=30)
+
+
+def iter_video_frames(video: Frames, on_corrupt: str = 'raise') -> Iterator[np.ndarray]:
+    """Yield BGR frames one at a time from a video file, a frame folder or an iterable.
+
+    See :func:`iter_numbered_frames`; with ``on_corrupt='skip'`` use that function to keep
+    each frame's number.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: the video cannot be opened or yields no frame, or a frame cannot be
+            decoded (``on_corrupt='raise'``).
+    """
+    for _, frame in iter_numbered_frames(video, on_corrupt):
+        yield frame
 
 
 def _test_pipeline(cfg: Config) -> Compose:
@@ -145,8 +202,8 @@ def _detections_rows(sample: Any, frame: int) -> np.ndarray:
 @torch.no_grad()
 def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
                   video_name: Optional[str] = None,
-                  on_frame: Optional[Callable[[int, np.ndarray, np.ndarray], None]] = None
-                  ) -> np.ndarray:
+                  on_frame: Optional[Callable[[int, np.ndarray, np.ndarray], None]] = None,
+                  on_corrupt: str = 'raise') -> np.ndarray:
     """Per-frame detections of a whole video, every frame as the key frame of its clip.
 
     Args:
@@ -157,6 +214,9 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
         on_frame: called as ``on_frame(frame_number, frame, detections)`` for every frame
             (1-based number, the BGR frame, its (M, 7) rows), e.g. to write an annotated
             video while reading.
+        on_corrupt: 'raise' (default) or 'skip' an undecodable frame (see
+            :func:`iter_numbered_frames`); a skipped frame gets no detections and its place
+            in later clips repeats the frame before it, so frame numbers stay aligned.
 
     Returns:
         (D, 7) float32 rows ``frame (1-based), label, score, x1, y1, x2, y2`` in original
@@ -167,9 +227,11 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
                           else 'video')
     prepare = _ClipPreparer(model, name)
     window: deque = deque(maxlen=clip_len)
-    rows = []
-    for index, frame in enumerate(iter_video_frames(video)):
-        number = index + 1
+    rows, last = [], 0
+    for number, frame in iter_numbered_frames(video, on_corrupt):
+        if window:  # skipped frames: their slots repeat the frame (features) before them
+            window.extend([window[-1]] * min(number - last - 1, clip_len))
+        last = number
         if streaming:
             inputs, samples = prepare([frame], [number])
             window.append(model.extract_frame_feats(inputs)[-1])
@@ -185,9 +247,36 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
             samples = model.predict(inputs, samples)
         detections = _detections_rows(samples[0], number)
         rows.append(detections)
+        if number % _TRIM_EVERY == 0:
+            _trim_heap()
         if on_frame is not None:
             on_frame(number, frame, detections)
     return np.concatenate(rows) if rows else np.zeros((0, 7), np.float32)
+
+
+#: detect_frames gives freed heap memory back to the OS every this many frames.
+_TRIM_EVERY = 100
+_malloc_trim: Any = None
+
+
+def _trim_heap() -> None:
+    """Return freed heap pages to the OS (glibc's ``malloc_trim``; a no-op elsewhere).
+
+    Each frame allocates and frees a few large buffers around a few long-lived small ones
+    (its detections); glibc keeps the freed pages between them, so without this the resident
+    memory of a 10,000-frame video grows by about 160 MB that nothing references
+    (tools/analysis/benchmark_memory.py).
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        _malloc_trim = False
+        if sys.platform.startswith('linux'):
+            try:
+                _malloc_trim = ctypes.CDLL('libc.so.6').malloc_trim
+            except (OSError, AttributeError):
+                pass
+    if _malloc_trim:
+        _malloc_trim(0)
 
 
 def _clip_len_from_cfg(cfg: Config) -> int:
@@ -199,7 +288,8 @@ def _clip_len_from_cfg(cfg: Config) -> int:
 
 def inference_video(model: nn.Module, video: Frames, streaming: bool = False,
                     linker: Optional[dict] = None, video_name: Optional[str] = None,
-                    on_frame: Optional[Callable] = None) -> Dict[str, Any]:
+                    on_frame: Optional[Callable] = None,
+                    on_corrupt: str = 'raise') -> Dict[str, Any]:
     """Detect actions in a video and link them into tubes.
 
     Args:
@@ -210,6 +300,7 @@ def inference_video(model: nn.Module, video: Frames, streaming: bool = False,
             ``model.test_cfg.linker`` or TubeLinker's defaults.
         video_name: name for the results.
         on_frame: see :func:`detect_frames`.
+        on_corrupt: see :func:`detect_frames`.
 
     Returns:
         dict with ``detections`` ((D, 7) rows frame, label, score, x1, y1, x2, y2),
@@ -217,7 +308,7 @@ def inference_video(model: nn.Module, video: Frames, streaming: bool = False,
         ``classes`` (the class names saved in the checkpoint, if any).
     """
     detections = detect_frames(model, video, streaming=streaming, video_name=video_name,
-                               on_frame=on_frame)
+                               on_frame=on_frame, on_corrupt=on_corrupt)
     linker_cfg = linker or model.cfg.get('linker') or dict(type='TubeLinker')
     tubes = TASK_UTILS.build(linker_cfg)(detections)
     return dict(detections=detections, tubes=tubes, classes=list(model.dataset_meta.get('classes', ())))

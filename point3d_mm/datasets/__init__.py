@@ -9,13 +9,14 @@ from .ucf24_corrected import corrected_to_act, load_corrected_annotations
 from .validation import Problem, validate_act, validate_act_file
 from .transforms import *  # noqa: F401,F403
 from .transforms import clip_results_from_frames
-from .video_reader import OpenCVVideoReader
+from .video_reader import CorruptFrameError, OpenCVVideoReader
 
 __all__ = [
     'Problem', 'corrected_to_act', 'count_frames', 'cvat_to_act', 'extract_frames',
     'extract_videos', 'load_corrected_annotations', 'read_cvat_video', 'validate_act',
     'validate_act_file',
-    'ACTDataset', 'ACT_KEYS', 'JHMDB_JOINT_FLIP_INDICES', 'OpenCVVideoReader',
+    'ACTDataset', 'ACT_KEYS', 'CorruptFrameError', 'JHMDB_JOINT_FLIP_INDICES',
+    'OpenCVVideoReader',
     'SyntheticActions', 'act_to_csv', 'clip_results_from_frames', 'clip_frame_ids', 'csv_to_act', 'dump_act',
     'key_frame_index', 'load_act', 'multisports_to_act', 'normalise_act', 'read_csv_rows',
     'video_problems', 'write_csv_rows'

@@ -14,6 +14,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
+from point3d_mm.utils.compat import atomic_open
+
 from .act_format import normalise_act, video_problems
 
 CSV_COLUMNS = ('video', 'frame', 'x1', 'y1', 'x2', 'y2', 'label', 'actor_id')
@@ -86,7 +88,7 @@ def read_csv_rows(path: Union[str, os.PathLike]) -> List[CsvRow]:
 
 def write_csv_rows(rows: Iterable[CsvRow], path: Union[str, os.PathLike]) -> None:
     """Write per-frame CSV rows with a header; floats keep float32 precision exactly."""
-    with open(path, 'w', newline='') as f:
+    with atomic_open(path, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
         for video, frame, x1, y1, x2, y2, label, actor in rows:

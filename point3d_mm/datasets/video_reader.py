@@ -6,6 +6,11 @@ import cv2
 import numpy as np
 
 
+class CorruptFrameError(ValueError):
+    """A frame of a video file (or a frame image) cannot be decoded; the message names the
+    file and the frame number."""
+
+
 class OpenCVVideoReader:
     """Read frames of a video file by 1-based frame number, opening the file on first use.
 
@@ -51,7 +56,9 @@ class OpenCVVideoReader:
 
         Raises:
             FileNotFoundError: the file does not exist.
-            ValueError: the file cannot be opened or a frame cannot be decoded.
+            ValueError: the file cannot be opened.
+            CorruptFrameError: a frame cannot be decoded (the reader reopens the file on its
+                next read, so a corrupt frame never shifts the frames read after it).
         """
         cap = self._open()
         decoded = {}
@@ -65,8 +72,10 @@ class OpenCVVideoReader:
                 self._pos += 1
             ok, frame = cap.read()
             if not ok:
-                raise ValueError(f'cannot decode frame {frame_id} of video file {self.path} '
-                                 f'(the container reports {len(self)} frames)')
+                count = len(self)
+                self.close()  # the decoder's position is unknown now: reopen next time
+                raise CorruptFrameError(f'cannot decode frame {frame_id} of video file '
+                                        f'{self.path} (the container reports {count} frames)')
             self._pos += 1
             decoded[frame_id] = frame
         return [decoded[int(f)] for f in frame_ids]

@@ -1,3 +1,4 @@
+from .hooks import NumClassesCheckHook
 from .optim_constructor import Point3DOptimWrapperConstructor
 
-__all__ = ['Point3DOptimWrapperConstructor']
+__all__ = ['NumClassesCheckHook', 'Point3DOptimWrapperConstructor']

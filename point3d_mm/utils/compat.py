@@ -4,13 +4,15 @@ Every patch here is applied once, by :func:`apply_all`, when ``point3d_mm`` is i
 each has a test in ``tests/test_compat.py`` that fails without it. This module imports nothing
 of ours, so it can run before the first ``mmaction`` import.
 """
+import builtins
+import contextlib
 import os
 import pickle
 import re
 import sys
 import tempfile
 import types
-from typing import Any, List
+from typing import IO, Any, Iterator, List
 
 import numpy as np
 import torch
@@ -127,21 +129,32 @@ def patch_checkpoint_weights_only() -> None:
     _APPLIED.append('checkpoint_weights_only')
 
 
-def atomic_write(data: bytes, filepath: str) -> None:
-    """Write ``data`` to a temporary file beside ``filepath`` and rename it into place.
+@contextlib.contextmanager
+def atomic_open(filepath: Any, mode: str = 'wb', **kwargs: Any) -> Iterator[IO]:
+    """Open a temporary file beside ``filepath`` for writing; rename it into place on success.
 
-    A crash mid-write leaves at most a ``.tmp`` file, never a truncated file with the final
-    name.
+    A crash mid-write leaves at most a ``<name>.<random>.tmp`` file, never a truncated file
+    with the final name; on an exception the temporary file is removed.
+
+    Args:
+        filepath: The final file; its folder is created if missing.
+        mode: A write mode (``'wb'``, ``'w'``).
+        **kwargs: Passed to :func:`os.fdopen` (``encoding``, ``newline``).
     """
-    directory = os.path.dirname(os.path.abspath(filepath))
+    filepath = os.path.abspath(os.fspath(filepath))
+    directory = os.path.dirname(filepath)
     os.makedirs(directory, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=os.path.basename(filepath) + '.',
                                     suffix='.tmp')
     try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates the file 0600; give the result the permissions open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, filepath)
     except BaseException:
         if os.path.exists(tmp_path):
@@ -149,13 +162,32 @@ def atomic_write(data: bytes, filepath: str) -> None:
         raise
 
 
+def atomic_write(data: bytes, filepath: str) -> None:
+    """Write ``data`` to a temporary file beside ``filepath`` and rename it into place.
+
+    A crash mid-write leaves at most a ``.tmp`` file, never a truncated file with the final
+    name.
+    """
+    with atomic_open(filepath, 'wb') as f:
+        f.write(data)
+
+
+def _open_writing_atomically(file: Any, mode: str = 'r', *args: Any, **kwargs: Any) -> Any:
+    """``open`` for a module whose writes are whole small files (``last_checkpoint``)."""
+    if 'w' in mode and '+' not in mode and not args:
+        return atomic_open(file, mode, **kwargs)
+    return builtins.open(file, mode, *args, **kwargs)
+
+
 def patch_atomic_local_writes() -> None:
     """Make mmengine's local file writes atomic.
 
-    Checkpoints (``save_checkpoint``), the ``last_checkpoint`` pointer, ``mmengine.dump`` and
-    metric dumps all go through ``LocalBackend.put``/``put_text``, which open the final path and
-    write in place.
+    Checkpoints (``save_checkpoint``), ``mmengine.dump`` and metric dumps (``DumpResults``,
+    ``tools/test.py --out-metrics``) go through ``LocalBackend.put``/``put_text``, which open
+    the final path and write in place. ``CheckpointHook`` writes the ``last_checkpoint``
+    pointer with a plain ``open(path, 'w')``: the module's ``open`` writes atomically too.
     """
+    import mmengine.hooks.checkpoint_hook as checkpoint_hook
     from mmengine.fileio.backends.local_backend import LocalBackend
 
     def put(self: Any, obj: bytes, filepath: Any) -> None:
@@ -166,14 +198,16 @@ def patch_atomic_local_writes() -> None:
 
     LocalBackend.put = put
     LocalBackend.put_text = put_text
+    checkpoint_hook.open = _open_writing_atomically
     _APPLIED.append('atomic_local_writes')
 
 
 def patch_cpu_distributed_init() -> None:
-    """Let mmengine's pytorch launcher initialise on a CPU-only torch.
+    """Let mmengine's pytorch and slurm launchers initialise on a CPU-only torch.
 
-    mmengine 0.10.7's ``_init_dist_pytorch`` calls ``torch.cuda.set_device`` unconditionally;
-    without CUDA we initialise the process group directly, with gloo in place of nccl.
+    mmengine 0.10.7's ``_init_dist_pytorch`` and ``_init_dist_slurm`` call
+    ``torch.cuda.set_device`` unconditionally; without CUDA we initialise the process group
+    directly (pytorch) or skip the call (slurm), with gloo in place of nccl.
     """
     import mmengine.dist.utils as dist_utils
     original = dist_utils._init_dist_pytorch
@@ -186,7 +220,76 @@ def patch_cpu_distributed_init() -> None:
         torch.distributed.init_process_group(backend=backend, **kwargs)
 
     dist_utils._init_dist_pytorch = init_dist_pytorch
+
+    # The slurm launcher (tools/slurm_train.sh, mim --launcher slurm) calls
+    # torch.cuda.set_device(local_rank) unconditionally too.
+    original_slurm = dist_utils._init_dist_slurm
+
+    def init_dist_slurm(backend: str, *args: Any, **kwargs: Any) -> None:
+        if torch.cuda.is_available():
+            return original_slurm(backend, *args, **kwargs)
+        set_device = torch.cuda.set_device
+        torch.cuda.set_device = lambda device: None
+        try:
+            return original_slurm('gloo' if backend == 'nccl' else backend, *args, **kwargs)
+        finally:
+            torch.cuda.set_device = set_device
+
+    dist_utils._init_dist_slurm = init_dist_slurm
     _APPLIED.append('cpu_distributed_init')
+
+
+def _unwrap_part_keys(parts: List[str]) -> Any:
+    """A state-dict hook renaming ``<prefix><part>.module.<rest>`` to ``<prefix><part>.<rest>``
+    for the wrapped ``parts``, in place and in order (metadata too)."""
+
+    def hook(module: Any, state_dict: Any, prefix: str, local_metadata: Any) -> None:
+        renames = tuple((f'{prefix}{part}.module.', f'{prefix}{part}.') for part in parts)
+        renames += tuple((f'{prefix}{part}.module', f'{prefix}{part}') for part in parts)
+
+        def rename(key: str) -> str:
+            for old, new in renames:
+                if key.startswith(old) and (len(key) == len(old) or old.endswith('.')):
+                    return new + key[len(old):]
+            return key
+
+        items = [(rename(key), value) for key, value in state_dict.items()]
+        state_dict.clear()
+        state_dict.update(items)
+        metadata = getattr(state_dict, '_metadata', None)
+        if metadata is not None:
+            entries = [(rename(key), value) for key, value in metadata.items()]
+            metadata.clear()
+            metadata.update(entries)
+
+    return hook
+
+
+def patch_separate_ddp_checkpoint_keys() -> None:
+    """Save plain keys from models wrapped by ``MMSeparateDistributedDataParallel``.
+
+    mmengine 0.10.7's ``Runner.save_checkpoint`` saves ``runner.model.module.state_dict()``;
+    under ``MMSeparateDistributedDataParallel`` (our two-optimizer models) every part of that
+    module is itself a DDP wrapper, so the keys read ``backbone.module.stem...``. Loading such
+    a checkpoint into an unwrapped model (``tools/test.py``, the demo, a resume with another
+    number of processes) misses every weight with only a warning (mmengine loads with
+    ``strict=False``) and evaluates a randomly initialised model. A state-dict hook on the
+    wrapped module drops the wrappers' ``module.`` from its keys, which is what mmengine's own
+    loader (which unwraps wrappers while loading) expects.
+    """
+    from mmengine.model import is_model_wrapper
+    from mmengine.model.wrappers import MMSeparateDistributedDataParallel
+    original_init = MMSeparateDistributedDataParallel.__init__
+
+    def __init__(self: Any, module: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, module, *args, **kwargs)
+        parts = [name for name, child in self.module._modules.items()
+                 if child is not None and is_model_wrapper(child)]
+        if parts:
+            self.module.register_state_dict_post_hook(_unwrap_part_keys(parts))
+
+    MMSeparateDistributedDataParallel.__init__ = __init__
+    _APPLIED.append('separate_ddp_checkpoint_keys')
 
 
 def apply_all() -> List[str]:
@@ -198,4 +301,5 @@ def apply_all() -> List[str]:
         patch_checkpoint_weights_only()
         patch_atomic_local_writes()
         patch_cpu_distributed_init()
+        patch_separate_ddp_checkpoint_keys()
     return [name for name in _APPLIED if name != 'started']

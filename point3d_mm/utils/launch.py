@@ -107,18 +107,148 @@ def apply_amp(cfg: Config) -> None:
     cfg.model.train_cfg = {**(cfg.model.get('train_cfg') or {}), 'autocast_dtype': 'bfloat16'}
 
 
-def prepare_launcher(cfg: Config) -> None:
+def prepare_launcher(cfg: Config, training: bool = True) -> None:
     """Make a distributed launch work without CUDA.
 
     On a CPU-only machine the process group uses gloo, and DDP must get ``device_ids=None``
     (mmengine's default wraps with ``device_ids=[LOCAL_RANK]``, which DDP rejects for CPU
-    modules).
+    modules). ``sync_bn`` cannot work there (DDP refuses SyncBatchNorm on CPU modules):
+    training refuses it with a clear message; testing drops it (BatchNorm in eval mode uses
+    its running statistics, so SyncBatchNorm would compute the same).
     """
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return
+    if cfg.get('sync_bn'):
+        if training:
+            raise SystemExit(f'sync_bn={cfg.sync_bn!r} needs CUDA: torch synchronises '
+                             'SyncBatchNorm over GPU tensors only, and DDP refuses it for CPU '
+                             'modules. Remove sync_bn for a CPU (gloo) run.')
+        cfg.sync_bn = None
     env_cfg = cfg.get('env_cfg') or {}
     env_cfg['dist_cfg'] = {**(env_cfg.get('dist_cfg') or {}), 'backend': 'gloo'}
     cfg.env_cfg = env_cfg
     wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
     wrapper_cfg['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper_cfg
+
+
+def prepare_deterministic_loader(cfg: Config) -> Optional[str]:
+    """Make a deterministic run resumable bit for bit: ``randomness.deterministic=True``.
+
+    Random augmentations draw from the RNGs of the process that runs the pipeline. mmengine
+    seeds a dataloader worker from (seed, rank, worker id) when it starts, so with workers
+    that restart every epoch (``persistent_workers=False``) each epoch's draws are the same
+    in a resumed run as in an uninterrupted one; persistent workers instead continue one RNG
+    stream across epochs, which a resumed run cannot restore, so they are turned off here.
+    With ``num_workers=0`` the pipeline draws from the main process's RNGs, which nothing
+    reseeds between epochs either; that is only reported (use ``num_workers >= 1``).
+
+    Returns:
+        The note that was logged, or None when nothing needed saying.
+    """
+    if not (cfg.get('randomness') or {}).get('deterministic'):
+        return None
+    loader = cfg.get('train_dataloader') or {}
+    if loader.get('num_workers', 0) > 0 and loader.get('persistent_workers'):
+        loader['persistent_workers'] = False
+        note = ('deterministic: train_dataloader.persistent_workers set to False so that a '
+                'resumed run draws the same augmentations as an uninterrupted one')
+    elif loader and loader.get('num_workers', 0) == 0:
+        note = ('deterministic: train_dataloader.num_workers=0 draws augmentations from the '
+                'main process\'s RNGs, which continue across epochs; a resumed run will not be '
+                'bit-identical to an uninterrupted one (use num_workers >= 1)')
+    else:
+        return None
+    print(note, flush=True)
+    return note
+
+
+class ConfigTypeError(KeyError):
+    """A ``type`` in the config names nothing registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def check_cfg_types(cfg: Config) -> None:
+    """Refuse a config whose parts name a ``type`` that no registry holds, naming its key.
+
+    mmengine reports an unknown type only when the part is built (for a dataset, when
+    training starts; for a nested part, inside its parent's constructor), naming the value but
+    not where it is in the config. Every ``type`` string is looked up as a build would: in the
+    registries of the config's ``default_scope`` (or of the nearest ``_scope_`` above it) and
+    their parents, after importing ``custom_imports``. Scoped names (``mmdet.L1Loss``) and
+    scopes that cannot be imported are left to the build.
+
+    Raises:
+        ConfigTypeError: naming the key (``model.backbone.type``), the value and the closest
+            registered names.
+    """
+    from mmengine.utils import import_modules_from_strings
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    default_scope = cfg.get('default_scope') or 'mmaction'
+    for key, name, scope in _type_entries(cfg.to_dict(), '', default_scope):
+        registries = _scope_registries(scope)
+        if '.' in name or not registries or _registered(registries, name):
+            continue
+        known = sorted({n for r in registries for reg in _with_parents(r)
+                        for n in reg.module_dict})
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f'; did you mean {", ".join(close)}?' if close else '.'
+        raise ConfigTypeError(f'{cfg.filename or "config"}: {key}={name!r} is not a '
+                              f'registered type (scope {scope!r}){hint} A type registered by '
+                              'a module of yours needs that module in custom_imports.')
+
+
+def _scope_registries(scope: str) -> list:
+    import importlib
+    from mmengine.registry import Registry
+    try:
+        module = importlib.import_module(f'{scope}.registry')
+    except ImportError:
+        return []
+    return [r for r in vars(module).values() if isinstance(r, Registry)]
+
+
+def _type_entries(node: Any, path: str, scope: str):
+    """(key, type name, scope) of every ``type`` string in a config tree."""
+    if isinstance(node, Mapping):
+        scope = node.get('_scope_', scope) if isinstance(node.get('_scope_'), str) else scope
+        for key, value in node.items():
+            child = f'{path}.{key}' if path else str(key)
+            if key == 'type' and isinstance(value, str):
+                yield child, value, scope
+            else:
+                yield from _type_entries(value, child, scope)
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from _type_entries(value, f'{path}.{index}', scope)
+
+
+def _with_parents(registry) -> list:
+    chain = []
+    while registry is not None:
+        chain.append(registry)
+        registry = registry.parent
+    return chain
+
+
+def _registered(registries: list, name: str) -> bool:
+    for registry in registries:
+        try:
+            if registry.get(name) is not None:
+                return True
+        except Exception:  # noqa: BLE001  (mmaction2's FUNCTION registry cannot import its
+            continue       # own locations; a lookup error is not a registration)
+    return False
+
+
+def add_run_checks(cfg: Config) -> None:
+    """Add :class:`point3d_mm.engine.NumClassesCheckHook` to the run's ``custom_hooks``."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(isinstance(h, Mapping) and h.get('type') == 'NumClassesCheckHook'
+               for h in hooks):
+        hooks.append(dict(type='NumClassesCheckHook'))
+    cfg.custom_hooks = hooks
+

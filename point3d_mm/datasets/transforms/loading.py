@@ -8,7 +8,7 @@ from mmcv.transforms import BaseTransform
 from mmengine import fileio
 from mmaction.registry import TRANSFORMS
 
-from ..video_reader import OpenCVVideoReader
+from ..video_reader import CorruptFrameError, OpenCVVideoReader
 
 
 def set_clip_frames(results: Dict, imgs: List[np.ndarray]) -> Dict:
@@ -65,17 +65,26 @@ class LoadClipFrames(BaseTransform):
     ``relative_boxes=True`` it scales that dataset's [0, 1] ``gt_bboxes`` and ``proposals``
     to pixels, as ``RawFrameDecode`` does.
 
+    A frame that cannot be decoded raises :class:`CorruptFrameError` naming the file and the
+    frame (``on_corrupt='raise'``), or (``'skip'``, training sets) is logged and the clip
+    dropped: the transform returns None and mmengine's dataset draws another clip. A test set
+    cannot drop clips (mmengine raises on None there).
+
     Args:
         check_shape: Raise when a frame's size differs from ``ori_shape``.
         relative_boxes: The results' boxes are relative to the frame size.
         backend_args: mmengine file backend arguments for frame files.
+        on_corrupt: 'raise' or 'skip' a clip with an undecodable frame.
     """
 
     def __init__(self, check_shape: bool = True, relative_boxes: bool = False,
-                 backend_args: Optional[Dict] = None) -> None:
+                 backend_args: Optional[Dict] = None, on_corrupt: str = 'raise') -> None:
+        if on_corrupt not in ('raise', 'skip'):
+            raise ValueError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
         self.check_shape = check_shape
         self.relative_boxes = relative_boxes
         self.backend_args = backend_args
+        self.on_corrupt = on_corrupt
         self._reader: Optional[OpenCVVideoReader] = None
 
     def __getstate__(self) -> Dict:
@@ -91,8 +100,8 @@ class LoadClipFrames(BaseTransform):
             raise FileNotFoundError(f'frame file {filepath} does not exist') from None
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if img is None:  # OpenCV >= 5 also refuses truncated JPEGs here
-            raise ValueError(f'frame file {filepath} cannot be decoded as an image '
-                             '(corrupt, truncated or not an image)')
+            raise CorruptFrameError(f'frame file {filepath} cannot be decoded as an image '
+                                    '(corrupt, truncated or not an image)')
         return img
 
     def _read_video(self, filepath: str, frame_ids) -> list:
@@ -102,8 +111,19 @@ class LoadClipFrames(BaseTransform):
             self._reader = OpenCVVideoReader(filepath)
         return self._reader.read(frame_ids)
 
-    def transform(self, results: Dict) -> Dict:
+    def transform(self, results: Dict) -> Optional[Dict]:
         """Load the frames; see the class docstring for the keys."""
+        try:
+            return self._load(results)
+        except CorruptFrameError as error:
+            if self.on_corrupt == 'raise':
+                raise
+            from mmengine.logging import print_log
+            print_log(f'skipped a clip of {results.get("video", "?")}: {error}',
+                      logger='current', level=30)
+            return None
+
+    def _load(self, results: Dict) -> Dict:
         if 'frame_ids' not in results:
             inds = np.asarray(results['frame_inds']).reshape(-1) + results.get('offset', 0)
             results['frame_ids'] = inds.tolist()
@@ -147,4 +167,5 @@ class LoadClipFrames(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(check_shape={self.check_shape}, '
-                f'relative_boxes={self.relative_boxes}, backend_args={self.backend_args})')
+                f'relative_boxes={self.relative_boxes}, backend_args={self.backend_args}, '
+                f'on_corrupt={self.on_corrupt!r})')

@@ -1,0 +1,85 @@
+"""Runner hooks of point3d_mm."""
+from typing import Iterator, Optional, Tuple
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmaction.registry import HOOKS
+
+
+@HOOKS.register_module()
+class NumClassesCheckHook(Hook):
+    """Refuse to run when the classifier's ``num_classes`` does not match the dataset's.
+
+    Checked before training (train and val datasets), validation and testing, once the
+    datasets are built and before any iteration. The model's count is
+    ``model.cls_head.num_classes`` (Point3D) or ``model.roi_head.bbox_head.num_classes``
+    (mmaction2's two-stage detectors); the dataset's is its ``num_classes`` attribute (AVA,
+    which counts the background) or the length of its ``metainfo['classes']`` (ACT). Models
+    or datasets without either are not checked. ``tools/train.py`` and ``tools/test.py`` add
+    this hook to every run.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_train(self, runner) -> None:
+        self._check(runner, 'train_dataloader', runner.train_dataloader)
+        val_loop = getattr(runner, '_val_loop', None)
+        if val_loop is not None and not isinstance(val_loop, dict):
+            self._check(runner, 'val_dataloader', val_loop.dataloader)
+
+    def before_val(self, runner) -> None:
+        self._check(runner, 'val_dataloader', runner.val_dataloader)
+
+    def before_test(self, runner) -> None:
+        self._check(runner, 'test_dataloader', runner.test_dataloader)
+
+    @staticmethod
+    def _model_classes(runner) -> Optional[Tuple[str, int]]:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        for key, path in (('model.cls_head.num_classes', ('cls_head',)),
+                          ('model.roi_head.bbox_head.num_classes', ('roi_head', 'bbox_head'))):
+            part = model
+            for name in path:
+                part = getattr(part, name, None)
+                if is_model_wrapper(part):
+                    part = part.module
+            if part is not None and isinstance(getattr(part, 'num_classes', None), int):
+                return key, part.num_classes
+        return None
+
+    def _check(self, runner, loader_name: str, loader) -> None:
+        model_classes = self._model_classes(runner)
+        if model_classes is None or loader is None:
+            return
+        key, num_classes = model_classes
+        for dataset in _leaf_datasets(getattr(loader, 'dataset', None)):
+            count, what = _dataset_classes(dataset)
+            if count is not None and count != num_classes:
+                source = getattr(dataset, 'ann_file', '') or type(dataset).__name__
+                raise ValueError(
+                    f'{key}={num_classes} does not match {loader_name}.dataset: {source} has '
+                    f'{count} {what}; set {key}={count}')
+
+
+def _leaf_datasets(dataset) -> Iterator:
+    if dataset is None:
+        return
+    children = getattr(dataset, 'datasets', None)
+    if isinstance(children, (list, tuple)):  # ConcatDataset
+        for child in children:
+            yield from _leaf_datasets(child)
+    elif hasattr(dataset, 'dataset'):  # RepeatDataset, ClassBalancedDataset
+        yield from _leaf_datasets(dataset.dataset)
+    else:
+        yield dataset
+
+
+def _dataset_classes(dataset) -> Tuple[Optional[int], str]:
+    count = getattr(dataset, 'num_classes', None)
+    if isinstance(count, int):
+        return count, 'classes (num_classes, with the background)'
+    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+    if classes:
+        shown = ', '.join(map(str, list(classes)[:4])) + (', ...' if len(classes) > 4 else '')
+        return len(classes), f'labels ({shown})'
+    return None, ''

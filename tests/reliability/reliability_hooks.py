@@ -1,0 +1,44 @@
+"""Hooks the reliability tests add to a run through ``custom_imports`` + ``custom_hooks``.
+
+This folder is put on ``PYTHONPATH`` of the launched processes, so the hooks reach every rank
+of a distributed run.
+"""
+import json
+import os
+import os.path as osp
+
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.runner.checkpoint import get_state_dict
+from mmaction.registry import HOOKS
+
+
+@HOOKS.register_module()
+class DumpRankState(Hook):
+    """After training, every rank saves its (unwrapped) model weights as
+    ``<work_dir>/state_rank<rank>.pth``; before testing, every rank records how many
+    ``SyncBatchNorm`` layers the wrapped model has in ``<work_dir>/syncbn_rank<rank>.json``."""
+
+    def after_train(self, runner) -> None:
+        state = {k: v.detach().clone() for k, v in get_state_dict(runner.model).items()}
+        torch.save(state, osp.join(runner.work_dir, f'state_rank{get_rank()}.pth'))
+
+    def before_test(self, runner) -> None:
+        modules = list(runner.model.modules())
+        count = sum(isinstance(m, torch.nn.SyncBatchNorm) for m in modules)
+        batchnorm = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in modules)
+        with open(osp.join(runner.work_dir, f'syncbn_rank{get_rank()}.json'), 'w') as f:
+            json.dump(dict(sync_bn=count, batch_norm=batchnorm,
+                           world_size=int(os.environ.get('WORLD_SIZE', 1))), f)
+
+
+@HOOKS.register_module()
+class DumpValMetrics(Hook):
+    """Write each validation's metrics to ``<work_dir>/val_metrics_epoch<N>.json``."""
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if get_rank() == 0 and metrics is not None:
+            with open(osp.join(runner.work_dir, f'val_metrics_epoch{runner.epoch}.json'),
+                      'w') as f:
+                json.dump({k: float(v) for k, v in metrics.items()}, f)

@@ -1,0 +1,111 @@
+"""Atomic outputs: a process killed (SIGKILL) in the middle of rewriting an output leaves the
+previous complete file under the final name (or nothing), never a truncated one.
+
+Each case runs ``crash_writer.py``, which writes an output once, then is killed while writing
+it again, after the new bytes went to disk and before any rename.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from reliability_helpers import HERE, REPO_ROOT, env, load_state
+
+CRASH_WRITER = osp.join(HERE, 'crash_writer.py')
+
+
+def write_then_crash(work_dir: str, target: str) -> str:
+    """Run crash_writer.py until it reports the crash point, SIGKILL it there; its output."""
+    proc = subprocess.Popen([sys.executable, CRASH_WRITER, work_dir, target], cwd=REPO_ROOT,
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith('CRASH_POINT'):
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        else:
+            raise AssertionError('no crash point reached:\n' + ''.join(lines[-30:]))
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    output = ''.join(lines)
+    assert 'FIRST_WRITE_DONE' in output
+    return output
+
+
+def leftovers(work_dir: str, name: str) -> list:
+    return glob.glob(osp.join(work_dir, name + '.*.tmp'))
+
+
+def test_checkpoint_killed_mid_save(tmp_path):
+    work_dir = str(tmp_path)
+    write_then_crash(work_dir, 'checkpoint')
+    # the interrupted checkpoint exists only as a temporary file
+    assert not osp.exists(osp.join(work_dir, 'epoch_2.pth'))
+    assert len(leftovers(work_dir, 'epoch_2.pth')) == 1
+    # the pointer still names the previous, complete checkpoint: --resume would use it
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        assert f.read() == osp.join(work_dir, 'epoch_1.pth')
+    assert 'linear.weight' in load_state(osp.join(work_dir, 'epoch_1.pth'))
+
+
+def test_last_checkpoint_pointer_killed_mid_write(tmp_path):
+    # mmengine's CheckpointHook writes the pointer with open(path, 'w') (truncate, then
+    # write); compat.patch_atomic_local_writes makes that write atomic as well.
+    work_dir = str(tmp_path)
+    write_then_crash(work_dir, 'last_checkpoint')
+    assert 'linear.weight' in load_state(osp.join(work_dir, 'epoch_2.pth'))  # complete
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        assert f.read() == osp.join(work_dir, 'epoch_1.pth')  # the old pointer, whole
+    assert len(leftovers(work_dir, 'last_checkpoint')) == 1
+
+
+def test_metrics_json_killed_mid_dump(tmp_path):
+    work_dir = str(tmp_path)
+    write_then_crash(work_dir, 'json')
+    with open(tmp_path / 'metrics.json') as f:
+        assert json.load(f) == {'act/frame_mAP@0.5': 0.25}
+    assert len(leftovers(work_dir, 'metrics.json')) == 1
+
+
+def test_detection_dump_killed_mid_write(tmp_path):
+    work_dir = str(tmp_path)
+    write_then_crash(work_dir, 'detections')
+    with np.load(tmp_path / 'dets.npz') as data:
+        np.testing.assert_array_equal(data['detections'], np.zeros((3, 8)))
+    assert len(leftovers(work_dir, 'dets.npz')) == 1
+
+
+def test_atomic_files_get_the_permissions_of_open(tmp_path):
+    from point3d_mm.utils.compat import atomic_write
+    path = tmp_path / 'epoch_1.pth'
+    atomic_write(b'data', str(path))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)  # not mkstemp's 0600
+
+
+def test_write_error_leaves_no_file_and_no_temporary(tmp_path, monkeypatch):
+    """An exception mid-write (disk full, ...) removes the temporary file."""
+    import mmengine
+    from mmengine.runner.checkpoint import save_checkpoint
+    import torch
+    path = tmp_path / 'epoch_3.pth'
+    monkeypatch.setattr(os, 'fsync', lambda fd: (_ for _ in ()).throw(OSError(28, 'No space')))
+    with pytest.raises(OSError, match='No space'):
+        save_checkpoint({'state_dict': {'w': torch.ones(3)}}, str(path))
+    with pytest.raises(OSError, match='No space'):
+        mmengine.dump({'a': 1}, str(tmp_path / 'm.json'))
+    assert os.listdir(tmp_path) == []
