@@ -18,49 +18,16 @@ import csv
 import os
 import os.path as osp
 import pickle
-import tempfile
-from contextlib import contextmanager
-from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ...utils.compat import atomic_open
 from ...utils.safe_pickle import safe_pickle_load
 
 PathLike = Union[str, os.PathLike]
 Tube = Tuple[int, float, np.ndarray]
 CSV_HEADER = ('video', 'frame', 'label', 'score', 'x1', 'y1', 'x2', 'y2')
-
-
-@contextmanager
-def atomic_open(path: PathLike, mode: str = 'wb', **kwargs) -> Iterator[IO]:
-    """Open a temporary file beside ``path`` for writing; rename it to ``path`` on success.
-
-    Args:
-        path: The final file. Its folder is created if missing.
-        mode: A write mode for :func:`open` (``'wb'`` or ``'w'``).
-        **kwargs: Passed to :func:`os.fdopen` (``newline``, ``encoding``).
-
-    Yields:
-        The open temporary file. On an exception it is removed and ``path`` is untouched.
-    """
-    path = osp.abspath(os.fspath(path))
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=osp.dirname(path), prefix=osp.basename(path) + '.',
-                                    suffix='.tmp')
-    try:
-        with os.fdopen(fd, mode, **kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file 0600; give the result the permissions open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, path)
-    except BaseException:
-        if osp.exists(tmp_path):
-            os.unlink(tmp_path)
-        raise
 
 
 def save_frame_detections(path: PathLike, detections: np.ndarray,
