@@ -12,7 +12,7 @@ import sys
 import mmengine
 
 import point3d_mm  # noqa: F401  (patches the stack and registers our parts before any build)
-from point3d_mm.utils.launch import (add_run_checks, check_cfg_options, check_cfg_types,
+from point3d_mm.utils.launch import (add_run_checks, check_cfg_types, load_config,
                                      prepare_launcher)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
@@ -58,11 +58,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
-    cfg = merge_args(cfg, args)
+    cfg = merge_args(load_config(args.config, args.cfg_options), args)
     check_cfg_types(cfg)  # an unknown type fails here, naming its key
     add_run_checks(cfg)  # model num_classes against the datasets' classes
     runner = Runner.from_cfg(cfg)

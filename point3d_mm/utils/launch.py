@@ -252,3 +252,12 @@ def add_run_checks(cfg: Config) -> None:
         hooks.append(dict(type='NumClassesCheckHook'))
     cfg.custom_hooks = hooks
 
+
+
+def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:
+    """Read a config and merge ``--cfg-options`` into it after checking their keys."""
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        check_cfg_options(cfg, cfg_options)
+        cfg.merge_from_dict(cfg_options)
+    return cfg
