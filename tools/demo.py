@@ -1,7 +1,7 @@
 """Run a Point3D detector on a video and write an annotated video and the tubes as JSON.
 
     python tools/demo.py VIDEO CONFIG CHECKPOINT --out-video out.mp4 --out-json tubes.json \
-        [--streaming] [--device cpu]
+        [--streaming] [--show-heatmap] [--device cpu]
 
 Works on any video OpenCV can decode (mp4, avi, ...), of any length and resolution, or on a
 folder of frames: frames are read lazily, twice (detect, then draw), never all at once.
@@ -11,13 +11,15 @@ import os
 import os.path as osp
 import sys
 import tempfile
+from typing import Callable, Optional
 
 import cv2
 import mmengine
+import numpy as np
 from mmengine.utils import ProgressBar
 
 import point3d_mm  # noqa: F401
-from point3d_mm.apis import inference_video, init_detector, iter_numbered_frames
+from point3d_mm.apis import center_heatmap, inference_video, init_detector, iter_numbered_frames
 from point3d_mm.visualization import draw_frame_tubes, index_tubes_by_frame
 
 
@@ -29,7 +31,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out-video', default='demo_out.mp4', help='annotated video (.mp4)')
     parser.add_argument('--out-json', default='demo_tubes.json', help='tubes as JSON')
     parser.add_argument('--streaming', action='store_true',
-                        help='one backbone pass per frame with a cache of the last T features')
+                        help='one backbone pass per frame with a cache of the features of '
+                        'the frames the next clips need')
+    parser.add_argument('--show-heatmap', action='store_true',
+                        help="blend the Point Head's centre heatmap over every frame (one more "
+                        'backbone pass per frame while writing the video)')
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:0, ...')
     parser.add_argument('--fps', type=float, default=None,
                         help='output frame rate (default: the input video\'s, or 25)')
@@ -64,8 +70,13 @@ def tubes_to_json(tubes, classes, video: str) -> dict:
 
 
 def write_annotated_video(video: str, tubes, classes, out_path: str, fps: float,
-                          num_frames, on_corrupt: str = 'raise') -> None:
-    """Second pass over the video: draw each frame's tube boxes, write, rename into place."""
+                          num_frames, on_corrupt: str = 'raise',
+                          heatmap: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> None:
+    """Second pass over the video: draw each frame's tube boxes, write, rename into place.
+
+    ``heatmap(frame)``, when given, returns the (H, W) map in [0, 1] blended under the boxes;
+    it is computed here, frame by frame, so that nothing per frame is kept between passes.
+    """
     by_frame = index_tubes_by_frame(tubes)
     out_dir = osp.dirname(osp.abspath(out_path))
     os.makedirs(out_dir, exist_ok=True)
@@ -81,8 +92,9 @@ def write_annotated_video(video: str, tubes, classes, out_path: str, fps: float,
                                          (width, height))
                 if not writer.isOpened():
                     raise RuntimeError(f'{out_path}: OpenCV cannot write mp4 here')
-            writer.write(draw_frame_tubes(frame, by_frame.get(number, ()), classes,
-                                          frame_number=number))
+            writer.write(draw_frame_tubes(
+                frame, by_frame.get(number, ()), classes, frame_number=number,
+                heatmap=heatmap(frame) if heatmap is not None else None))
             if progress:
                 progress.update()
         if writer is not None:
@@ -111,7 +123,9 @@ def main(argv=None) -> None:
     print(f'\n{len(result["detections"])} frame detections linked into {len(tubes)} tubes; '
           f'writing {args.out_video}')
     write_annotated_video(args.video, tubes, classes, args.out_video,
-                          args.fps or video_fps or 25.0, num_frames, args.on_corrupt)
+                          args.fps or video_fps or 25.0, num_frames, args.on_corrupt,
+                          (lambda frame: center_heatmap(model, frame)) if args.show_heatmap
+                          else None)
     mmengine.dump(tubes_to_json(tubes, classes, args.video), args.out_json, indent=1)
     print(f'\nannotated video: {osp.abspath(args.out_video)}')
     print(f'tubes (JSON):    {osp.abspath(args.out_json)}')

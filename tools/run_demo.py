@@ -23,13 +23,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'demo'))
     parser.add_argument('--config', default=osp.join(ROOT, CONFIG))
     parser.add_argument('--seed', type=int, default=0, help='seed of the synthetic dataset')
-    parser.add_argument('--num-train', type=int, default=200, help='training videos')
+    parser.add_argument('--num-train', type=int, default=600, help='training videos')
     parser.add_argument('--num-test', type=int, default=20, help='held-out test videos')
     parser.add_argument('--iters', type=int, default=None,
                         help='training iterations (default: the config\'s)')
     parser.add_argument('--fresh', action='store_true',
                         help='regenerate the data and retrain even if outputs exist')
     parser.add_argument('--streaming', action='store_true', help='streaming mode in the demo')
+    parser.add_argument('--show-heatmap', action='store_true',
+                        help="blend the Point Head's centre heatmap into the demo video")
     return parser.parse_args(argv)
 
 
@@ -106,7 +108,8 @@ def main(argv=None) -> None:
     run([sys.executable, osp.join(ROOT, 'tools', 'demo.py'),
          osp.join(args.data_root, 'frames', test_video), args.config, checkpoint,
          '--out-video', out_video, '--out-json', out_json,
-         *(['--streaming'] if args.streaming else [])])
+         *(['--streaming'] if args.streaming else []),
+         *(['--show-heatmap'] if args.show_heatmap else [])])
 
     print(f'\n=== done in {(time.time() - started) / 60:.1f} min ===')
     print(f'dataset:          {args.data_root}')

@@ -1,13 +1,19 @@
 """Inference on a video of any length: clip mode and streaming mode, then tube linking.
 
-Frames are read lazily and only the last T frames (clip mode) or the last T frame features
+Frames are read lazily and only the last (T-1)s+1 frames (clip mode) or frame features
 (streaming mode) are kept, so memory does not grow with the video's length.
 
-* clip mode: for every frame t, the clip of frames t-T+1 .. t (clamped at the video's start,
-  as the test datasets clamp) goes through the whole model; t is the clip's key frame.
+* clip mode: for every frame t, the clip of frames t-(T-1)s, ..., t-s, t (stride s, the test
+  dataset's ``frame_interval``; clamped to frame 1 at the video's start, as
+  :func:`point3d_mm.datasets.clip_frame_ids` clamps) goes through the whole model; t is the
+  clip's key frame.
 * streaming mode: every frame goes through the backbone once; its features enter a ring
-  buffer of T, and only the temporal part (Point Head on the key frame, TWA, 3D head) runs per
-  frame. Both modes give the same detections for the same frames.
+  buffer of the last (T-1)s+1 frames, and only the temporal part (Point Head on the key frame,
+  TWA, 3D head) runs per frame on every s-th of them. Both modes give the same detections for
+  the same frames.
+
+T and s are the config's ``test_dataloader.dataset.clip_len`` and ``frame_interval``, the
+clips the model was tested on.
 """
 import ctypes
 import os
@@ -19,6 +25,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmaction.registry import TASK_UTILS
 from mmengine.config import Config
 from mmengine.dataset import Compose
@@ -26,7 +33,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from torch import nn
 
-from ..datasets import clip_results_from_frames
+from ..datasets import clip_frame_ids, clip_results_from_frames
 
 Frames = Union[str, Sequence[np.ndarray], Iterable[np.ndarray]]
 
@@ -181,10 +188,14 @@ class _ClipPreparer:
         return data['inputs'], data['data_samples']
 
 
-def _clamped_window(buffer: deque, clip_len: int) -> list:
-    """The last ``clip_len`` items, the first one repeated in front while fewer were seen."""
-    items = list(buffer)
-    return [items[0]] * (clip_len - len(items)) + items
+def _strided_window(buffer: deque, clip_len: int, frame_interval: int) -> list:
+    """Every ``frame_interval``-th item of ``buffer`` ending at its last one, ``clip_len``
+    items; positions before the buffer's start repeat its first item (the video's first
+    frame while fewer than ``(clip_len - 1) * frame_interval + 1`` were seen), as
+    :func:`clip_frame_ids` clamps to frame 1."""
+    last = len(buffer) - 1
+    return [buffer[max(0, last - (clip_len - 1 - i) * frame_interval)]
+            for i in range(clip_len)]
 
 
 def _detections_rows(sample: Any, frame: int) -> np.ndarray:
@@ -209,7 +220,8 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
     Args:
         model: a Point3D detector from :func:`init_detector`.
         video: a video file, a folder of frames or an iterable of BGR frames.
-        streaming: compute each frame's features once and keep the last T (ring buffer).
+        streaming: compute each frame's features once and keep those of the last
+            (T-1)s+1 frames (ring buffer); T and s from :func:`clip_sampling`.
         video_name: name put into the samples' metainfo.
         on_frame: called as ``on_frame(frame_number, frame, detections)`` for every frame
             (1-based number, the BGR frame, its (M, 7) rows), e.g. to write an annotated
@@ -222,28 +234,31 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
         (D, 7) float32 rows ``frame (1-based), label, score, x1, y1, x2, y2`` in original
         frame pixels.
     """
-    clip_len = model.cfg.get('clip_len', None) or _clip_len_from_cfg(model.cfg)
+    clip_len, frame_interval = clip_sampling(model.cfg)
     name = video_name or (osp.splitext(osp.basename(video))[0] if isinstance(video, str)
                           else 'video')
     prepare = _ClipPreparer(model, name)
-    window: deque = deque(maxlen=clip_len)
+    # A clip ending at frame t reaches back to t - (T-1)s: only that span is ever needed.
+    span = (clip_len - 1) * frame_interval + 1
+    window: deque = deque(maxlen=span)
     rows, last = [], 0
     for number, frame in iter_numbered_frames(video, on_corrupt):
         if window:  # skipped frames: their slots repeat the frame (features) before them
-            window.extend([window[-1]] * min(number - last - 1, clip_len))
+            window.extend([window[-1]] * min(number - last - 1, span))
         last = number
+        # The frames the test dataset would load for key frame `number` (a video's frames
+        # never run past the key frame, so only the clamp at frame 1 applies).
+        frame_ids = clip_frame_ids(number, number, clip_len, frame_interval)
         if streaming:
             inputs, samples = prepare([frame], [number])
             window.append(model.extract_frame_feats(inputs)[-1])
-            feats = torch.stack(_clamped_window(window, clip_len), dim=1)
-            samples[0].set_metainfo(dict(
-                frame_ids=[max(1, number - clip_len + 1 + i) for i in range(clip_len)],
-                key_frame_index=clip_len - 1))
+            feats = torch.stack(_strided_window(window, clip_len, frame_interval), dim=1)
+            samples[0].set_metainfo(dict(frame_ids=frame_ids, key_frame_index=clip_len - 1))
             samples = model.predict_clip_feats(feats, samples, tuple(inputs.shape[-2:]))
         else:
             window.append(frame)
-            frame_ids = [max(1, number - clip_len + 1 + i) for i in range(clip_len)]
-            inputs, samples = prepare(_clamped_window(window, clip_len), frame_ids)
+            inputs, samples = prepare(_strided_window(window, clip_len, frame_interval),
+                                      frame_ids)
             samples = model.predict(inputs, samples)
         detections = _detections_rows(samples[0], number)
         rows.append(detections)
@@ -252,6 +267,44 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
         if on_frame is not None:
             on_frame(number, frame, detections)
     return np.concatenate(rows) if rows else np.zeros((0, 7), np.float32)
+
+
+@torch.no_grad()
+def center_heatmap(model: nn.Module, frame: np.ndarray) -> np.ndarray:
+    """The Point Head's centre heatmap of one frame, in the frame's own pixels.
+
+    The frame goes through the test pipeline alone (the heatmap is per frame: it does not
+    depend on the clip), then the backbone and the Point Head; the last stack's heatmap (at
+    the feature stride) is upsampled to the network input, the letterbox pad is cut away and
+    the rest resized to the frame, so that it lies over the frame where the model looked.
+
+    Args:
+        model: a Point3D detector from :func:`init_detector`.
+        frame: (H, W, 3) BGR uint8 frame.
+
+    Returns:
+        (H, W) float32 centre probabilities in [0, 1]; the maximum over classes when the
+        head has several heatmap channels (the Point Head's is class-agnostic: one).
+    """
+    inputs, samples = _ClipPreparer(model, 'heatmap')([frame], [1])
+    feats = model.extract_frame_feats(inputs)[-1]  # (1, C, h, w): one frame
+    heat = model.point_head((feats, ))[0][-1]  # centre heatmaps (N, K, h, w) of the last stack
+    heat = heat.amax(dim=1, keepdim=True).float()
+    # Bilinear to the (batch) input size: the stride-s cells cover the input exactly.
+    heat = F.interpolate(heat, size=tuple(inputs.shape[-2:]), mode='bilinear',
+                         align_corners=False)[0, 0].cpu().numpy()
+    # input = original x scale_factor + pad: the frame's content is the window at `pad` of
+    # the original size times scale_factor; outside it lie the letterbox and batch pads.
+    meta = samples[0].metainfo
+    height, width = frame.shape[:2]
+    sx, sy = meta.get('scale_factor', (1., 1.))
+    left, top = meta.get('pad', (0., 0.))
+    x0, y0 = int(round(left)), int(round(top))
+    x1 = min(heat.shape[1], int(round(left + width * sx)))
+    y1 = min(heat.shape[0], int(round(top + height * sy)))
+    heat = cv2.resize(np.ascontiguousarray(heat[y0:y1, x0:x1]), (width, height),
+                      interpolation=cv2.INTER_LINEAR)
+    return np.clip(heat, 0., 1.).astype(np.float32)
 
 
 #: detect_frames gives freed heap memory back to the OS every this many frames.
@@ -279,11 +332,40 @@ def _trim_heap() -> None:
         _malloc_trim(0)
 
 
-def _clip_len_from_cfg(cfg: Config) -> int:
+def clip_sampling(cfg: Config) -> Tuple[int, int]:
+    """The test clips' length T and frame stride s: ``test_dataloader.dataset``'s
+    ``clip_len`` and ``frame_interval`` (default 1), the clips the model is tested on.
+
+    Args:
+        cfg: the model's config.
+
+    Returns:
+        ``(clip_len, frame_interval)``.
+
+    Raises:
+        KeyError: the test dataset sets no ``clip_len``.
+        ValueError: a value below 1, or a top-level ``clip_len`` that differs from the test
+            dataset's (an override of only one of them: the config would say one T and
+            inference use another).
+    """
+    name = cfg.filename or 'the config'
     dataset = cfg.test_dataloader.dataset
     if 'clip_len' not in dataset:
-        raise KeyError(f'{cfg.filename}: test_dataloader.dataset has no clip_len')
-    return int(dataset.clip_len)
+        # (mmaction2's AVADataset samples in its pipeline; its configs predict in the AVA
+        # format, which frame detections and tubes are not.)
+        raise KeyError(f'{name}: test_dataloader.dataset sets no clip_len: inference on '
+                       'videos needs an ACT-format test dataset (ACTDataset)')
+    clip_len, frame_interval = int(dataset.clip_len), int(dataset.get('frame_interval', 1))
+    if clip_len < 1 or frame_interval < 1:
+        raise ValueError(f'{name}: test_dataloader.dataset.clip_len and frame_interval must '
+                         f'be >= 1, got {clip_len} and {frame_interval}')
+    top = cfg.get('clip_len', None)
+    if top is not None and int(top) != clip_len:
+        raise ValueError(
+            f'{name}: the top-level clip_len ({top}) differs from '
+            f'test_dataloader.dataset.clip_len ({clip_len}); inference uses the test '
+            "dataset's: set both to the same value")
+    return clip_len, frame_interval
 
 
 def inference_video(model: nn.Module, video: Frames, streaming: bool = False,

@@ -6,10 +6,11 @@ The classes change only how the state evolves over time, and every state variabl
 same single-frame distribution in every class:
 
 * pose: all actors cycle through one pose library (a closed loop of joint angles,
-  :func:`pose_angles`) from a uniform random phase; the classes run it forwards or backwards;
-* tilt ``A sin(a0 + w t)`` and bounce ``H |sin(b0 + v t)|`` with uniform random ``a0, b0``:
-  a swaying or jumping actor has ``w`` or ``v`` > 0, the others 0 (a static lean or lift with
-  the same distribution);
+  :func:`pose_angles`) from a uniform random phase;
+* tilt ``A sin(a0 + w t)``, bounce ``H |sin(b0 + v t)|`` and sideways shake
+  ``S sin(c0 + u t)`` with uniform random ``a0, b0, c0``: a swaying, jumping or shaking actor
+  has ``w``, ``v`` or ``u`` > 0, the others 0 (a static lean, lift or offset with the same
+  distribution);
 * horizontal position: a walker moves at speed ``s`` through ``xc`` at the middle of its
   window; a standing actor stands where a walker with the same ``xc, s`` would be at a
   uniformly random frame of its window, so positions share one distribution too.
@@ -37,16 +38,18 @@ from point3d_mm.utils.compat import atomic_write
 from .act_format import dump_act
 
 #: Action classes.
-CLASSES = ('walk_left', 'walk_right', 'jump', 'march', 'rewind', 'sway')
-# How each class drives the state: pose direction (+1 forwards through the pose loop, -1
-# backwards), walking direction (-1 left, +1 right, 0 standing), bounce and tilt oscillation.
+CLASSES = ('walk_left', 'walk_right', 'jump', 'march', 'shake', 'sway')
+# How each class drives the state: walking direction (-1 left, +1 right, 0 standing) and
+# which of bounce, shake and tilt oscillate; every actor runs through the pose loop.
+# (A seventh class, the pose loop played backwards, was dropped: its only cue, the order of
+# limb poses, stayed at chance for the tiny CPU model of the demo.)
 _MOTIONS = {
-    'walk_left': dict(pose_dir=1, walk=-1, jump=False, sway=False),
-    'walk_right': dict(pose_dir=1, walk=1, jump=False, sway=False),
-    'jump': dict(pose_dir=1, walk=0, jump=True, sway=False),
-    'march': dict(pose_dir=1, walk=0, jump=False, sway=False),
-    'rewind': dict(pose_dir=-1, walk=0, jump=False, sway=False),
-    'sway': dict(pose_dir=1, walk=0, jump=False, sway=True),
+    'walk_left': dict(walk=-1, jump=False, shake=False, sway=False),
+    'walk_right': dict(walk=1, jump=False, shake=False, sway=False),
+    'jump': dict(walk=0, jump=True, shake=False, sway=False),
+    'march': dict(walk=0, jump=False, shake=False, sway=False),
+    'shake': dict(walk=0, jump=False, shake=True, sway=False),
+    'sway': dict(walk=0, jump=False, shake=False, sway=True),
 }
 #: The AVA layout's extra label, so that actors are multi-label as in AVA: the actor's box is
 #: at least :data:`OCCLUDED_FRACTION` hidden by a foreground occluder at the key frame.
@@ -57,8 +60,9 @@ OCCLUDED_FRACTION = 0.3
 _TORSO, _HEAD_R, _UPPER_ARM, _FOREARM, _THIGH, _SHIN = 0.36, 0.08, 0.17, 0.15, 0.23, 0.23
 #: Bones as (start, end) indices of the points of :func:`stick_figure`.
 BONES = ((0, 1), (1, 3), (3, 5), (1, 4), (4, 6), (0, 7), (7, 9), (0, 8), (8, 10))
-_TILT_AMPLITUDE = math.radians(15)
-_BOUNCE_FRACTION = 0.25  # bounce height / actor height
+_TILT_AMPLITUDE = math.radians(20)
+_BOUNCE_FRACTION = 0.3  # bounce height / actor height
+_SHAKE_FRACTION = 0.1  # sideways shake amplitude / actor height
 _MIN_VISIBLE = 0.3  # fraction of the box inside the frame for the actor to be annotated
 _MAX_GAP, _MIN_RUN = 8, 4  # frames: tubes do not flicker at the border (_stable_runs)
 _JPEG_QUALITY = 90
@@ -68,9 +72,8 @@ def pose_angles(phase: np.ndarray) -> np.ndarray:
     """The pose library: joint angles at pose phases in [0, 1).
 
     Angles (radians) are measured from straight down, positive outwards from the midline.
-    The joints have different phase offsets and a second harmonic, so the loop played
-    backwards is not a phase shift of the loop played forwards ('march' and 'rewind' differ
-    in motion, not in their set of poses).
+    The joints have different phase offsets and a second harmonic, so the limbs do not
+    move in lockstep.
 
     Args:
         phase: (...) phases.
@@ -272,10 +275,10 @@ class SyntheticActions:
         actors = [self._plan_actor(rng, motion, nframes)
                   for _ in range(int(rng.integers(1, self.max_actors + 1)))]
         t = np.arange(nframes)[:, None]
-        amplitude = rng.uniform(0.2, 0.5, 2) * self.margin
-        period, phase = rng.uniform(40, 120, 2), rng.uniform(0, 2 * np.pi, 2)
+        amplitude = rng.uniform(0.1, 0.3, 2) * self.margin
+        period, phase = rng.uniform(60, 160, 2), rng.uniform(0, 2 * np.pi, 2)
         camera = amplitude * np.sin(2 * np.pi * t / period + phase) + rng.normal(
-            0, 0.8, (nframes, 2))
+            0, 0.5, (nframes, 2))
         return dict(label=label, nframes=nframes, actors=actors, camera=camera,
                     background=self._plan_background(rng, canvas),
                     distractors=[dict(p0=rng.uniform(0, canvas, 2), v=rng.uniform(-1.5, 1.5, 2),
@@ -287,7 +290,7 @@ class SyntheticActions:
     def _plan_actor(self, rng: np.random.Generator, motion: Dict, nframes: int) -> Dict:
         size = self.size
         height = rng.uniform(0.3, 0.5) * size
-        speed = rng.uniform(0.5, 1.1) * size / 128
+        speed = rng.uniform(0.8, 1.4) * size / 128
         direction = motion['walk'] or int(rng.choice([-1, 1]))
         if rng.random() < 0.4:
             start, end = 0, nframes - 1
@@ -305,11 +308,13 @@ class SyntheticActions:
             # A standing actor stands where a walker would be at a random frame of the window.
             still_t=None if motion['walk'] else float(rng.uniform(start, end)),
             y=rng.uniform(top, max(top, bottom)),
-            phase0=rng.uniform(), pose_rate=motion['pose_dir'] / rng.uniform(10, 18),
+            phase0=rng.uniform(), pose_rate=1 / rng.uniform(8, 12),
             tilt0=rng.uniform(0, 2 * np.pi),
-            tilt_rate=2 * np.pi / rng.uniform(16, 28) if motion['sway'] else 0.,
+            tilt_rate=2 * np.pi / rng.uniform(12, 20) if motion['sway'] else 0.,
             bounce0=rng.uniform(0, np.pi), bounce=bounce,
-            bounce_rate=np.pi / rng.uniform(10, 18) if motion['jump'] else 0.,
+            bounce_rate=np.pi / rng.uniform(8, 12) if motion['jump'] else 0.,
+            shake0=rng.uniform(0, 2 * np.pi), shake=_SHAKE_FRACTION * height,
+            shake_rate=2 * np.pi / rng.uniform(8, 12) if motion['shake'] else 0.,
             color=_color(rng, low=40), thickness=max(1, int(round(height / 18))))
 
     @staticmethod
@@ -347,13 +352,14 @@ class SyntheticActions:
 
         Returns:
             ``phase`` (pose phase in [0, 1)), ``tilt`` (radians), ``x``, ``y`` (pelvis in
-            world pixels, bounce included), ``height``, ``color``, ``thickness``.
+            world pixels, bounce and shake included), ``height``, ``color``, ``thickness``.
         """
         walk_t = t if actor['still_t'] is None else actor['still_t']
         return dict(
             phase=(actor['phase0'] + actor['pose_rate'] * t) % 1.0,
             tilt=_TILT_AMPLITUDE * math.sin(actor['tilt0'] + actor['tilt_rate'] * t),
-            x=actor['xc'] + actor['velocity'] * (walk_t - actor['centre_t']),
+            x=actor['xc'] + actor['velocity'] * (walk_t - actor['centre_t']) +
+            actor['shake'] * math.sin(actor['shake0'] + actor['shake_rate'] * t),
             y=actor['y'] - actor['bounce'] * abs(math.sin(actor['bounce0'] +
                                                           actor['bounce_rate'] * t)),
             height=actor['height'], color=actor['color'], thickness=actor['thickness'])

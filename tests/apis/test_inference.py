@@ -1,4 +1,5 @@
-"""Inference API: clip mode and streaming mode agree, videos of any source, linked tubes."""
+"""Inference API: clip mode and streaming mode agree (also on strided clips), the clips are
+the test dataset's, videos of any source, linked tubes."""
 import os.path as osp
 
 import cv2
@@ -6,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from point3d_mm.apis import detect_frames, inference_video, init_detector, iter_video_frames
+from point3d_mm.apis import (clip_sampling, detect_frames, inference_video, init_detector,
+                             iter_video_frames)
+from point3d_mm.datasets import clip_frame_ids
 
 CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
                   'point3d_tiny_synthetic.py')
@@ -68,3 +71,86 @@ def test_missing_and_unreadable_videos_are_named(tmp_path):
     bad.write_bytes(b'not a video at all')
     with pytest.raises(ValueError, match='broken.mp4'):
         list(iter_video_frames(str(bad)))
+
+
+@pytest.fixture(scope='module')
+def strided_model():
+    """The tiny model on clips of every 2nd frame (T = 8 frames spanning 15)."""
+    torch.manual_seed(0)
+    return init_detector(CONFIG, device='cpu',
+                         cfg_options={'model.test_cfg.score_thr': 0.05,
+                                      'model.test_cfg.max_per_frame': 20,
+                                      'test_dataloader.dataset.frame_interval': 2})
+
+
+def test_streaming_equals_clip_mode_with_a_frame_interval(strided_model, frames):
+    # 20 frames: the first 14 clips reach back past frame 1 (clamped), the last ones do not.
+    video = frames + frames[:8]
+    clip = sort_rows(detect_frames(strided_model, video))
+    stream = sort_rows(detect_frames(strided_model, video, streaming=True))
+    assert len(clip) > 0 and clip.shape == stream.shape
+    np.testing.assert_array_equal(clip[:, :2], stream[:, :2])
+    np.testing.assert_allclose(clip[:, 2], stream[:, 2], atol=1e-5)
+    np.testing.assert_allclose(clip[:, 3:], stream[:, 3:], atol=1e-3)
+
+
+def test_the_clip_frames_are_those_of_the_test_dataset(strided_model, monkeypatch):
+    """Both modes give the model frames t-14, t-12, ..., t (clamped to frame 1), the frames
+    ACTDataset loads for key frame t, and say so in the metainfo."""
+    clip_len, interval = clip_sampling(strided_model.cfg)
+    assert (clip_len, interval) == (8, 2)
+    # Frame n is uniformly grey n*10: after preprocessing each clip slot says its frame.
+    video = [np.full((48, 64, 3), 10 * n, np.uint8) for n in range(1, 21)]
+    preprocessor = strided_model.data_preprocessor
+    grey = (torch.arange(1, 21) * 10 - preprocessor.mean[0].item()) / preprocessor.std[0].item()
+    seen = {}
+
+    def recording(mode, method, frame_of_slot):
+        def wrapper(inputs_or_feats, samples, *args):
+            number = samples[0].metainfo['frame_ids'][-1]
+            seen[mode, number] = (samples[0].metainfo['frame_ids'],
+                                  frame_of_slot(inputs_or_feats))
+            return method(inputs_or_feats, samples, *args)
+        return wrapper
+
+    def slot_frames_of_inputs(inputs):  # (1, 3, T, H, W) -> the frame number of each slot
+        return [int((grey - v).abs().argmin()) + 1 for v in inputs[0, 0, :, 0, 0]]
+
+    frame_feats = []  # streaming: the features of frame n, computed once, in order
+    extract = strided_model.extract_frame_feats
+
+    def extract_and_keep(inputs):
+        feats = extract(inputs)
+        frame_feats.append(feats[-1][0])
+        return feats
+
+    def slot_frames_of_feats(feats):  # (1, T, C, h, w) -> the frame whose features each is
+        return [next(n for n, f in enumerate(frame_feats, 1) if torch.equal(f, slot))
+                for slot in feats[0]]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(strided_model, 'predict',
+                      recording('clip', strided_model.predict, slot_frames_of_inputs))
+        detect_frames(strided_model, video)
+    with monkeypatch.context() as patch:
+        patch.setattr(strided_model, 'extract_frame_feats', extract_and_keep)
+        patch.setattr(strided_model, 'predict_clip_feats', recording(
+            'stream', strided_model.predict_clip_feats, slot_frames_of_feats))
+        detect_frames(strided_model, video, streaming=True)
+    for number in (1, 3, 9, 15, 16, 20):  # clamped at frame 1 up to 14, then not
+        expected = clip_frame_ids(number, len(video), clip_len, interval)
+        for mode in ('clip', 'stream'):
+            frame_ids, used = seen[mode, number]
+            assert list(frame_ids) == expected == used, (mode, number)
+    assert seen['clip', 3][0] == [1, 1, 1, 1, 1, 1, 1, 3]
+    assert seen['clip', 16][0] == [2, 4, 6, 8, 10, 12, 14, 16]
+
+
+def test_a_clip_len_set_twice_must_agree(model, frames, monkeypatch):
+    cfg = model.cfg.copy()
+    cfg.test_dataloader.dataset.clip_len = 4  # the top-level clip_len stays 8
+    monkeypatch.setattr(model, 'cfg', cfg)
+    with pytest.raises(ValueError, match=r'point3d_tiny_synthetic\.py.*\(8\).*\(4\)'):
+        detect_frames(model, frames[:1])
+    cfg.clip_len = 4
+    assert clip_sampling(cfg) == (4, 1)

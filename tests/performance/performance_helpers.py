@@ -27,7 +27,9 @@ def tiny_detector(clip_len: Optional[int] = None, **cfg_options) -> nn.Module:
     options = {'model.test_cfg.score_thr': 0.05, 'model.test_cfg.max_per_frame': 20,
                **cfg_options}
     if clip_len is not None:
+        # detect_frames reads the test dataset's T; the top-level one must agree with it.
         options['clip_len'] = clip_len
+        options['test_dataloader.dataset.clip_len'] = clip_len
     model = init_detector(CONFIG, device='cpu', cfg_options=options)
     with torch.no_grad():
         model.point_head.wh_head[-1].bias.fill_(6.0)  # heatmap pixels, stride 4

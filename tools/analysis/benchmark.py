@@ -124,10 +124,18 @@ def latency_stats(latencies: Sequence[float]) -> Dict:
                 ms_min=1e3 * min(latencies), fps=1 / median, frames=len(latencies))
 
 
+def set_test_clip_len(cfg, clip_len: int) -> None:
+    """Run inference at T = ``clip_len``: the test dataset's clip_len is what
+    ``detect_frames`` reads, and a top-level clip_len must agree with it."""
+    cfg.test_dataloader.dataset.clip_len = clip_len
+    if 'clip_len' in cfg:
+        cfg.clip_len = clip_len
+
+
 def time_modes(model: nn.Module, clip_len: int, frames: int, warmup: int) -> Dict:
     """Clip mode and streaming at one T, after one untimed streaming frame (which builds
     the kernels of the backbone and of the temporal part at this T)."""
-    model.cfg.clip_len = clip_len  # what detect_frames reads
+    set_test_clip_len(model.cfg, clip_len)
     video = synthetic_video(warmup + frames)
     row = dict(clip_len=clip_len)
     try:
@@ -176,7 +184,7 @@ def speed_section(name: str, model: nn.Module, clip_len: int, frames: int, warmu
     """Streaming latency of each option set (on a copy of the model) and its speed-up
     over the first set (fp32 eager); ``first_call_s`` includes compilation."""
     from point3d_mm.apis.speed import apply_speed_options, inference_autocast
-    model.cfg.clip_len = clip_len
+    set_test_clip_len(model.cfg, clip_len)
     video = synthetic_video(warmup + frames)
     rows = []
     for variant, options in variants.items():
@@ -437,7 +445,7 @@ def main() -> None:
         if name in args.skip:
             continue
         model = build_detector(CONFIGS[name], args.device)
-        config_clip_len = model.cfg.clip_len
+        config_clip_len = model.cfg.test_dataloader.dataset.clip_len
         report['inference'] += inference_section(name, model, clip_lens, frames, warmup)
         if 'speed' not in args.skip and not (args.quick and name == 'paper'):
             # compiling the paper-scale model would take far longer than timing it
