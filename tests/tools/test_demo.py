@@ -44,9 +44,11 @@ def inputs(tmp_path_factory):
     return root, video, checkpoint
 
 
-def run_demo(inputs, name, *options):
-    """Run the demo; the written frames and the JSON."""
-    root, video, checkpoint = inputs
+def run_demo(inputs, name, *options, video=None, num_frames=NUM_FRAMES):
+    """Run the demo (on the generated mp4 unless ``video`` is given); the written frames and
+    the JSON."""
+    root, generated, checkpoint = inputs
+    video = video or generated
     out_video, out_json = str(root / f'{name}.mp4'), str(root / f'{name}.json')
     proc = subprocess.run(
         [sys.executable, 'tools/demo.py', video, CONFIG, checkpoint, '--out-video', out_video,
@@ -64,7 +66,7 @@ def run_demo(inputs, name, *options):
             break
         frames.append(frame)
     capture.release()
-    assert declared == len(frames) == NUM_FRAMES
+    assert declared == len(frames) == num_frames
     with open(out_json) as f:
         return np.stack(frames), json.load(f)
 
@@ -90,6 +92,20 @@ def test_demo_writes_a_playable_video_and_the_tubes(outputs, inputs, name):
         assert boxes.shape[1] == 4 and boxes.min() >= 0
         assert boxes[:, [0, 2]].max() <= WIDTH and boxes[:, [1, 3]].max() <= HEIGHT
         assert np.all(boxes[:, 2:] >= boxes[:, :2])
+
+
+def test_demo_on_a_real_video_of_people(inputs, shared_data):
+    """A real Xvid avi (mmaction2's test.avi: 320x240, 164 frames, 25 fps): the whole video
+    comes out, annotated, at its own size, and the JSON's boxes lie inside its frames."""
+    video = osp.join(shared_data, 'videos', 'test.avi')
+    frames, result = run_demo(inputs, 'real', '--streaming', video=video, num_frames=164)
+    assert frames.shape == (164, 240, 320, 3)
+    assert result['video'] == video and result['classes'] == CLASSES
+    for tube in result['tubes']:
+        boxes = np.array(tube['boxes'])
+        assert set(tube['frames']) <= set(range(1, 165)) and len(boxes) == len(tube['frames'])
+        assert boxes.min() >= 0 and boxes[:, [0, 2]].max() <= 320
+        assert boxes[:, [1, 3]].max() <= 240
 
 
 def test_streaming_and_heatmap_runs_find_the_clip_mode_tubes(outputs):
