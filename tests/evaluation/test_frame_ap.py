@@ -7,7 +7,7 @@ times the precision made non-increasing from the right.
 import numpy as np
 import pytest
 
-from point3d_mm.evaluation.functional import average_precision, frame_ap
+from point3d_mm.evaluation.functional import average_precision, class_agnostic, frame_ap
 
 A = [0, 0, 9, 9]
 B = [20, 20, 29, 29]
@@ -134,3 +134,22 @@ def test_excluded_labels_and_bad_input():
         frame_ap(gt, dets, ['v0', 'missing'])
     with pytest.raises(ValueError, match='frames'):
         frame_ap(gt, dets, ['v0'], frames='key')
+
+
+def test_class_agnostic_merges_classes_and_the_rows_of_a_box():
+    """Two videos, ground truth of two classes. Box A of v0 frame 1 is written twice (classes
+    0 and 1, scores .3 and .2: one detection scored .5); a detection on B of v1 carries the
+    wrong class (1 where the truth is 0), which class-agnostic scoring does not see; one
+    false alarm at FAR scores .4. Ranked: A (.5, T), FAR (.4, F), B (.35, T): ACT AP =
+    .5 + 0 + .5 * (.5 + 2/3) / 2 = 19/24, while with classes the wrong-class B is missed."""
+    gt = _gt(['walk', 'run'], {'v0': {0: [[(1, A)]]}, 'v1': {1: [[(1, B)]]}})
+    dets = _dets([(0, 1, 0, .3, A), (0, 1, 1, .2, A), (0, 1, 0, .4, FAR), (1, 1, 0, .35, B)])
+    merged_gt, merged = class_agnostic(gt, dets)
+    assert merged_gt['labels'] == ['actor'] and gt['labels'] == ['walk', 'run']
+    assert {v: {k: len(t) for k, t in tubes.items()} for v, tubes in
+            merged_gt['gttubes'].items()} == {'v0': {0: 1}, 'v1': {0: 1}}
+    np.testing.assert_allclose(merged, _dets([(0, 1, 0, .5, A), (0, 1, 0, .4, FAR),
+                                              (1, 1, 0, .35, B)]))
+    videos = ['v0', 'v1']
+    assert frame_ap(merged_gt, merged, videos)['mAP'] == pytest.approx(19 / 24)
+    assert frame_ap(gt, dets, videos)['mAP'] < 19 / 24

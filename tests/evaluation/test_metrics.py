@@ -10,7 +10,7 @@ from mmengine.structures import InstanceData
 
 from mmaction.registry import METRICS
 from mmaction.structures import ActionDataSample
-from point3d_mm.evaluation.functional import frame_ap, load_frame_detections
+from point3d_mm.evaluation.functional import class_agnostic, frame_ap, load_frame_detections
 from point3d_mm.evaluation.metrics import action_map
 
 BOX = [10.0, 20.0, 60.0, 120.0]
@@ -106,6 +106,9 @@ def test_frame_map_equals_functional_and_dumps(tmp_path, monkeypatch):
     assert rescored['act/frame_mAP@0.5'] == pytest.approx(expected['mAP'])
     assert set(rescored) >= {'act/video_mAP@0.5', 'act/video_mAP@0.5:0.95'}
     assert '"frames": "all"' in out.read_text()
+    agnostic = tool.main([ann_file, dump, '--class-agnostic'])
+    assert agnostic == {'act/agnostic_frame_mAP@0.5': pytest.approx(
+        frame_ap(*class_agnostic(gt, dets), videos)['mAP'])}
 
 
 def test_video_map(tmp_path):

@@ -5,6 +5,7 @@ Examples::
     python tools/analysis/eval_detections.py data/jhmdb/JHMDB-GT.pkl work_dirs/dets.npz
     python tools/analysis/eval_detections.py GT.pkl dets.pkl --protocol voc --frames annotated
     python tools/analysis/eval_detections.py GT.pkl dets.csv --tubes tubes.pkl --out res.json
+    python tools/analysis/eval_detections.py GT.pkl dets.pkl --class-agnostic   # detection alone
 
 DETECTIONS is what ``FrameMAP``/``VideoMAP(dump_detections=...)`` write (``.npz``, ``.pkl``
 or ``.csv``), or ACT/MOC-Detector's ``frame_detections.pkl`` (a bare (D, 8) array whose
@@ -19,8 +20,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from point3d_mm.evaluation.functional import (FRAME_SETS, PROTOCOLS, VIDEO_AVERAGE_THRS,
-                                              frame_ap, load_frame_detections, load_tubes,
-                                              video_ap)
+                                              class_agnostic, frame_ap, load_frame_detections,
+                                              load_tubes, video_ap)
 from point3d_mm.evaluation.metrics import format_ap_table
 from point3d_mm.models.task_modules import TubeLinker
 from point3d_mm.utils.compat import atomic_open
@@ -42,6 +43,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--linker', default='{}',
                         help='TubeLinker arguments as JSON, e.g. \'{"max_gap": 3}\'')
     parser.add_argument('--no-video', action='store_true', help='frame-mAP only')
+    parser.add_argument('--class-agnostic', action='store_true',
+                        help="frame-AP of detection alone: every class merged into 'actor', a "
+                        "box's rows of several classes into one (implies --no-video)")
     parser.add_argument('--out', help='also write the metrics to this JSON file')
     return parser.parse_args(argv)
 
@@ -71,12 +75,17 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     detections = select_test_videos(detections, names, videos)
     setting = f'protocol={args.protocol}, split={args.split}, {len(videos)} videos'
     metrics: Dict[str, float] = {}
+    if args.class_agnostic:
+        gt, detections = class_agnostic(gt, detections)
+        setting += ', class-agnostic'
+        args.no_video = True
 
     frame = frame_ap(gt, detections, videos, args.iou_thr, args.protocol, args.frames)
     print(format_ap_table(f'frame-AP@{args.iou_thr:g} ({setting}, frames={args.frames}, '
                           f'{len(detections)} detections)', frame['labels'],
                           {'AP': frame['ap']}, frame['num_gt'], frame['num_det']))
-    prefix = 'annotated_' if args.frames == 'annotated' else ''
+    prefix = ('annotated_' if args.frames == 'annotated' else '') + (
+        'agnostic_' if args.class_agnostic else '')
     metrics[f'{args.protocol}/{prefix}frame_mAP@{args.iou_thr:g}'] = frame['mAP']
 
     if not args.no_video:

@@ -4,14 +4,15 @@ Usable without a model: score the frame detections or tubes of any detector agai
 ground-truth dict (see ``docs/evaluation_protocols.md``).
 """
 from .action_ap import (ACT_EVAL_TUBE_NMS_THR, FRAME_SETS, MULTISPORTS_SKIPPED_LABELS,
-                        VIDEO_AVERAGE_THRS, average_precision, frame_ap, video_ap)
+                        VIDEO_AVERAGE_THRS, average_precision, class_agnostic, frame_ap,
+                        video_ap)
 from .detection_io import load_frame_detections, load_tubes, save_frame_detections, save_tubes
 from .nms import nms2d, tube_nms
 from .overlaps import PROTOCOLS, iou2d, paired_iou, tube_iou
 
 __all__ = [
     'ACT_EVAL_TUBE_NMS_THR', 'FRAME_SETS', 'MULTISPORTS_SKIPPED_LABELS', 'PROTOCOLS',
-    'VIDEO_AVERAGE_THRS', 'average_precision', 'frame_ap', 'iou2d',
+    'VIDEO_AVERAGE_THRS', 'average_precision', 'class_agnostic', 'frame_ap', 'iou2d',
     'load_frame_detections', 'load_tubes', 'nms2d', 'paired_iou', 'save_frame_detections',
     'save_tubes', 'tube_iou', 'tube_nms', 'video_ap'
 ]

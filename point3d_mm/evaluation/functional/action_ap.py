@@ -185,6 +185,42 @@ def video_ap(gt: Mapping, tubes: Mapping[str, Sequence[Tube]], videos: Sequence[
     return dict(labels=labels, ap=result_ap, mAP=result_map, num_gt=num_gt, num_det=num_det)
 
 
+def class_agnostic(gt: Mapping, detections: np.ndarray) -> Tuple[Dict, np.ndarray]:
+    """Ground truth and frame detections with every class merged into one, ``'actor'``:
+    scoring them with :func:`frame_ap` measures detection alone, whatever the classes.
+
+    A detector that writes a box once per probable class (Point3D's ``classes_per_box``, score
+    = centre score × class probability) has those rows merged into one detection (same video,
+    frame and coordinates) whose score is the sum of theirs: the centre score times the
+    probability mass of the listed classes.
+
+    Args:
+        gt: ACT ground truth (see :func:`frame_ap`).
+        detections: (D, 8) rows ``video_index, frame, label, score, x1, y1, x2, y2``.
+
+    Returns:
+        ``(gt, detections)``: a shallow copy of ``gt`` with ``labels == ['actor']`` and every
+        video's tubes under label 0, and the merged (D', 8) detections with label 0, in order
+        of their first row.
+    """
+    merged_gt = dict(gt)
+    merged_gt['labels'] = ['actor']
+    merged_gt['gttubes'] = {
+        video: {0: [tube for label_tubes in tubes.values() for tube in label_tubes]}
+        for video, tubes in gt['gttubes'].items()}
+    dets = np.asarray(detections, dtype=np.float64).reshape(-1, 8)
+    _, first, groups = np.unique(dets[:, [0, 1, 4, 5, 6, 7]], axis=0, return_index=True,
+                                 return_inverse=True)
+    groups = groups.ravel()
+    scores = np.zeros(len(first))
+    np.add.at(scores, groups, dets[:, 3])
+    order = np.argsort(first, kind='stable')
+    merged = dets[first[order]].copy()
+    merged[:, 2] = 0
+    merged[:, 3] = scores[order]
+    return merged_gt, merged
+
+
 def _gt_frame_boxes(gt: Mapping, videos: Sequence[str]
                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Flatten ground-truth tubes into boxes: labels, video indices, frames (D,), boxes (D, 4).
