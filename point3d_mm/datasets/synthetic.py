@@ -61,8 +61,9 @@ _TORSO, _HEAD_R, _UPPER_ARM, _FOREARM, _THIGH, _SHIN = 0.36, 0.08, 0.17, 0.15, 0
 #: Bones as (start, end) indices of the points of :func:`stick_figure`.
 BONES = ((0, 1), (1, 3), (3, 5), (1, 4), (4, 6), (0, 7), (7, 9), (0, 8), (8, 10))
 # Motion amplitudes: large enough for the demo's tiny CPU model to see in a clip of T = 8
-# frames at stride 2 (at shake 0.1 h and tilt 20 degrees its held-out accuracy on the
-# oscillating classes stayed near chance after 600 iterations).
+# frames at stride 2. With a shake of 0.1 h, tilts of 20 degrees and twice the clutter, after
+# 600 iterations it gave fewer than 5% of the held-out jump and sway actors their class;
+# docs/datasets.md has the measured effect of each setting.
 _TILT_AMPLITUDE = math.radians(30)
 _BOUNCE_FRACTION = 0.3  # bounce height / actor height
 _SHAKE_FRACTION = 0.2  # sideways shake amplitude / actor height
@@ -309,11 +310,15 @@ class SyntheticActions:
         bottom = size - (_THIGH + _SHIN) * height - 2
         return dict(
             start=start, end=end, height=height,
+            # Centred in the frame: tubes still start and end mid-video, with fewer actors
+            # crossing the border, where a partly visible, unannotated actor is ambiguous.
             xc=rng.uniform(0.15, 0.85) * size, velocity=speed * direction,
             centre_t=(start + end) / 2,
             # A standing actor stands where a walker would be at a random frame of the window.
             still_t=None if motion['walk'] else float(rng.uniform(start, end)),
             y=rng.uniform(top, max(top, bottom)),
+            # A limb loop of 16-24 frames (a walking gait at 25 fps), so that the limbs, which
+            # move in every class, move less than the oscillations that tell classes apart.
             phase0=rng.uniform(), pose_rate=1 / rng.uniform(16, 24),
             tilt0=rng.uniform(0, 2 * np.pi),
             tilt_rate=2 * np.pi / rng.uniform(8, 14) if motion['sway'] else 0.,
