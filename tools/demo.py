@@ -1,7 +1,7 @@
 """Run a Point3D detector on a video and write an annotated video and the tubes as JSON.
 
     python tools/demo.py VIDEO CONFIG CHECKPOINT --out-video out.mp4 --out-json tubes.json \
-        [--streaming] [--show-heatmap] [--device cpu]
+        [--streaming] [--show-heatmap] [--score-thr 0.2] [--overlap-thr 0.5] [--device cpu]
 
 Works on any video OpenCV can decode (mp4, avi, ...), of any length and resolution, or on a
 folder of frames: frames are read lazily, twice (detect, then draw), never all at once.
@@ -20,6 +20,7 @@ from mmengine.utils import ProgressBar
 
 import point3d_mm  # noqa: F401
 from point3d_mm.apis import center_heatmap, inference_video, init_detector, iter_numbered_frames
+from point3d_mm.evaluation.functional import tube_nms
 from point3d_mm.visualization import draw_frame_tubes, index_tubes_by_frame
 
 
@@ -36,6 +37,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--show-heatmap', action='store_true',
                         help="blend the Point Head's centre heatmap over every frame (one more "
                         'backbone pass per frame while writing the video)')
+    parser.add_argument('--score-thr', type=float, default=0.2,
+                        help='show and write only tubes scoring at least this (tube score: '
+                        'the mean of its boxes\' centre score x class probability; 0 keeps '
+                        'every linked tube)')
+    parser.add_argument('--overlap-thr', type=float, default=0.5,
+                        help='of tubes of any classes overlapping by a tube IoU above this, '
+                        'keep the best scored, so that an actor shows one action (1 keeps '
+                        'the tube of every class)')
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:0, ...')
     parser.add_argument('--fps', type=float, default=None,
                         help='output frame rate (default: the input video\'s, or 25)')
@@ -58,6 +67,18 @@ def video_info(video: str):
     finally:
         capture.release()
     return count, fps
+
+
+def select_tubes(tubes, score_thr: float, overlap_thr: float) -> list:
+    """The tubes to show, best first: those scoring at least ``score_thr``, and of tubes
+    overlapping by a tube IoU above ``overlap_thr`` the best scored, whatever their classes
+    (the linker links each class on its own, so one actor has a tube for each class it may be
+    doing)."""
+    kept = [tube for tube in tubes if tube[1] >= score_thr]
+    if not kept:
+        return []
+    best = tube_nms([tube[2] for tube in kept], [tube[1] for tube in kept], overlap_thr)
+    return [kept[i] for i in best]
 
 
 def tubes_to_json(tubes, classes, video: str) -> dict:
@@ -119,8 +140,10 @@ def main(argv=None) -> None:
                              on_frame=(lambda *_: progress.update()) if progress else None,
                              on_corrupt=args.on_corrupt)
     classes = result['classes']
-    tubes = result['tubes']
-    print(f'\n{len(result["detections"])} frame detections linked into {len(tubes)} tubes; '
+    tubes = select_tubes(result['tubes'], args.score_thr, args.overlap_thr)
+    print(f'\n{len(result["detections"])} frame detections linked into '
+          f'{len(result["tubes"])} tubes, {len(tubes)} of them shown (score >= '
+          f'{args.score_thr:g}, one per actor at tube IoU > {args.overlap_thr:g}); '
           f'writing {args.out_video}')
     write_annotated_video(args.video, tubes, classes, args.out_video,
                           args.fps or video_fps or 25.0, num_frames, args.on_corrupt,

@@ -1,5 +1,6 @@
 """tools/demo.py as a user runs it (a subprocess on an mp4), and the centre heatmap it draws
 with --show-heatmap (point3d_mm.apis.center_heatmap), also through a letterbox."""
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -51,8 +52,9 @@ def run_demo(inputs, name, *options, video=None, num_frames=NUM_FRAMES):
     video = video or generated
     out_video, out_json = str(root / f'{name}.mp4'), str(root / f'{name}.json')
     proc = subprocess.run(
+        # --score-thr 0: the random-init model's tubes score far below the default 0.2.
         [sys.executable, 'tools/demo.py', video, CONFIG, checkpoint, '--out-video', out_video,
-         '--out-json', out_json, *options],
+         '--out-json', out_json, '--score-thr', '0', *options],
         cwd=REPO, env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True,
         timeout=240)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -166,3 +168,21 @@ def test_center_heatmap_drops_the_letterbox(monkeypatch):
     np.testing.assert_allclose(heatmap, expected, atol=1e-5)
     # Not what resizing the whole input-size map (pad included) would give.
     assert np.abs(heatmap - cv2.resize(full, (96, 48))).max() > 1e-3
+
+
+def test_select_tubes_keeps_one_confident_tube_per_actor():
+    """The demo shows the best-scored tube of each actor (the linker gives an actor a tube
+    per class) among those scoring at least --score-thr."""
+    spec = importlib.util.spec_from_file_location('demo_tool', osp.join(REPO, 'tools', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+
+    def tube(x):  # 10 frames of a 20x40 box at x
+        return np.array([[f, x, 10, x + 20, 50] for f in range(1, 11)], np.float64)
+
+    # Actor 1: classes 0 and 3 (tube IoU 0.9); actor 2, far away: classes 1 (weak) and 2.
+    tubes = [(0, 0.5, tube(0)), (3, 0.6, tube(1)), (1, 0.1, tube(60)), (2, 0.3, tube(60))]
+    assert [(label, score) for label, score, _ in demo.select_tubes(tubes, 0.2, 0.5)] == [
+        (3, 0.6), (2, 0.3)]
+    assert [label for label, _, _ in demo.select_tubes(tubes, 0, 1)] == [3, 0, 2, 1]
+    assert demo.select_tubes(tubes, 0.7, 0.5) == []

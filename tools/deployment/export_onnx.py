@@ -3,8 +3,8 @@ against PyTorch with onnxruntime.
 
 Example::
 
-    python tools/deployment/export_onnx.py configs/point3d_tiny_synthetic.py \\
-        --checkpoint work_dirs/demo/epoch_6.pth --out-dir work_dirs/onnx --verify
+    python tools/deployment/export_onnx.py configs/point3d_demo_synthetic.py \\
+        --checkpoint work_dirs/demo/iter_2000.pth --out-dir work_dirs/onnx --verify
 
 See point3d_mm/apis/export.py for what each part takes and returns.
 """
