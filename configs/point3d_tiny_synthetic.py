@@ -1,4 +1,5 @@
-# A CPU-sized Point3D on the synthetic actions (the demo's config): 128x128 input, T = 8,
+# A CPU-sized Point3D on the synthetic actions (the base of the demo's config,
+# point3d_demo_synthetic.py): 128x128 input, T = 8,
 # a narrow 1-stack hourglass and a very small ResNet3d-18 3D Head (see
 # _base_/models/point3d_tiny.py). Same structure and losses as the paper; the two
 # optimizers keep the paper's split with larger learning rates for the short run.

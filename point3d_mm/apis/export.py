@@ -8,7 +8,8 @@
   RoIs, the 3D Head's feature map (mmcv's RoIAlign has no standard ONNX form, so the RoI
   pooling of detected boxes stays with the runtime).
 
-A runtime keeps the frame part's features of the last T frames (as
+A runtime keeps the frame part's features of the last (T-1)s+1 frames and stacks every s-th
+of them, ending at the key frame (T and s from :func:`point3d_mm.apis.clip_sampling`, as
 :func:`point3d_mm.apis.detect_frames` does with ``streaming=True``), decodes the Point Head
 outputs of the key frame and scores its boxes with the temporal part's classes. The data
 preprocessor (BGR→RGB, mean/std) is not exported.

@@ -344,9 +344,9 @@ def clip_sampling(cfg: Config) -> Tuple[int, int]:
 
     Raises:
         KeyError: the test dataset sets no ``clip_len``.
-        ValueError: a value below 1, or a top-level ``clip_len`` that differs from the test
-            dataset's (an override of only one of them: the config would say one T and
-            inference use another).
+        ValueError: a value below 1, a key frame other than the last (inference is causal),
+            or a top-level ``clip_len`` that differs from the test dataset's (an override of
+            only one of them: the config would say one T and inference use another).
     """
     name = cfg.filename or 'the config'
     dataset = cfg.test_dataloader.dataset
@@ -359,6 +359,10 @@ def clip_sampling(cfg: Config) -> Tuple[int, int]:
     if clip_len < 1 or frame_interval < 1:
         raise ValueError(f'{name}: test_dataloader.dataset.clip_len and frame_interval must '
                          f'be >= 1, got {clip_len} and {frame_interval}')
+    if dataset.get('key_frame', 'last') != 'last':
+        # Inference is causal: every frame is the last frame of its clip.
+        raise ValueError(f"{name}: inference runs clips whose key frame is the last one; "
+                         f"test_dataloader.dataset.key_frame is {dataset.key_frame!r}")
     top = cfg.get('clip_len', None)
     if top is not None and int(top) != clip_len:
         raise ValueError(

@@ -1,5 +1,6 @@
 """Inference API: clip mode and streaming mode agree (also on strided clips), the clips are
 the test dataset's, videos of any source, linked tubes."""
+import copy
 import os.path as osp
 
 import cv2
@@ -147,10 +148,19 @@ def test_the_clip_frames_are_those_of_the_test_dataset(strided_model, monkeypatc
 
 
 def test_a_clip_len_set_twice_must_agree(model, frames, monkeypatch):
-    cfg = model.cfg.copy()
+    cfg = copy.deepcopy(model.cfg)  # a shallow copy would change the shared fixture's
     cfg.test_dataloader.dataset.clip_len = 4  # the top-level clip_len stays 8
     monkeypatch.setattr(model, 'cfg', cfg)
     with pytest.raises(ValueError, match=r'point3d_tiny_synthetic\.py.*\(8\).*\(4\)'):
         detect_frames(model, frames[:1])
     cfg.clip_len = 4
     assert clip_sampling(cfg) == (4, 1)
+
+
+def test_a_centred_key_frame_is_refused(model):
+    """Inference is causal (the key frame ends its clip): a config tested on centred clips
+    would be run on other clips than it was tested on."""
+    cfg = copy.deepcopy(model.cfg)
+    cfg.test_dataloader.dataset.key_frame = 'center'
+    with pytest.raises(ValueError, match=r"key frame is the last one.*'center'"):
+        clip_sampling(cfg)

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from point3d_mm.apis import init_detector
+from point3d_mm.apis import clip_sampling, init_detector
 from point3d_mm.apis.export import export_onnx, onnx_parity
 
 
@@ -35,12 +35,16 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     model = init_detector(args.config, args.checkpoint, device='cpu')
-    clip_len = args.clip_len or model.cfg.get('clip_len')
+    # T of the temporal part: the test dataset's, the clips the model was tested on. A
+    # runtime feeds it every s-th frame's features (s = frame_interval, printed below).
+    clip_len, frame_interval = clip_sampling(model.cfg)
+    clip_len = args.clip_len or clip_len
     input_size = args.input_size or model.cfg.get('input_size')
     if clip_len is None or input_size is None:
         sys.exit(f'{args.config} sets no clip_len / input_size: pass --clip-len and '
                  '--input-size')
     paths = export_onnx(model, args.out_dir, clip_len, input_size, args.opset)
+    print(f'temporal part: T = {clip_len} frame features, every {frame_interval}-th frame')
     for name, path in paths.items():
         print(f'{name}: {path}')
     if not args.verify:

@@ -192,7 +192,9 @@ def class_agnostic(gt: Mapping, detections: np.ndarray) -> Tuple[Dict, np.ndarra
     A detector that writes a box once per probable class (Point3D's ``classes_per_box``, score
     = centre score × class probability) has those rows merged into one detection (same video,
     frame and coordinates) whose score is the sum of theirs: the centre score times the
-    probability mass of the listed classes.
+    probability mass of the listed classes. An actor annotated with several classes (a tube
+    under each) counts once per tube, and ``frame_ap(..., protocol='voc')`` scores the
+    merged class, so the MultiSports labels it skips by name count too.
 
     Args:
         gt: ACT ground truth (see :func:`frame_ap`).
