@@ -44,7 +44,7 @@ def main() -> None:
         sys.exit(f'{args.config} sets no clip_len / input_size: pass --clip-len and '
                  '--input-size')
     paths = export_onnx(model, args.out_dir, clip_len, input_size, args.opset)
-    print(f'temporal part: T = {clip_len} frame features, every {frame_interval}-th frame')
+    print(f'temporal part: T = {clip_len} frame features at a stride of {frame_interval} frames')
     for name, path in paths.items():
         print(f'{name}: {path}')
     if not args.verify:
