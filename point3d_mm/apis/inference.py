@@ -188,14 +188,12 @@ class _ClipPreparer:
         return data['inputs'], data['data_samples']
 
 
-def _strided_window(buffer: deque, clip_len: int, frame_interval: int) -> list:
-    """Every ``frame_interval``-th item of ``buffer`` ending at its last one, ``clip_len``
-    items; positions before the buffer's start repeat its first item (the video's first
-    frame while fewer than ``(clip_len - 1) * frame_interval + 1`` were seen), as
-    :func:`clip_frame_ids` clamps to frame 1."""
-    last = len(buffer) - 1
-    return [buffer[max(0, last - (clip_len - 1 - i) * frame_interval)]
-            for i in range(clip_len)]
+def _clip_window(buffer: deque, frame_ids: List[int]) -> list:
+    """The items of ``buffer`` (one per frame, the last one the key frame ``frame_ids[-1]``)
+    of the clip's frames; frames before the buffer's start (a video whose first frames could
+    not be decoded) take its first item."""
+    key = frame_ids[-1]
+    return [buffer[max(0, len(buffer) - 1 - (key - frame))] for frame in frame_ids]
 
 
 def _detections_rows(sample: Any, frame: int) -> np.ndarray:
@@ -252,13 +250,12 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
         if streaming:
             inputs, samples = prepare([frame], [number])
             window.append(model.extract_frame_feats(inputs)[-1])
-            feats = torch.stack(_strided_window(window, clip_len, frame_interval), dim=1)
+            feats = torch.stack(_clip_window(window, frame_ids), dim=1)
             samples[0].set_metainfo(dict(frame_ids=frame_ids, key_frame_index=clip_len - 1))
             samples = model.predict_clip_feats(feats, samples, tuple(inputs.shape[-2:]))
         else:
             window.append(frame)
-            inputs, samples = prepare(_strided_window(window, clip_len, frame_interval),
-                                      frame_ids)
+            inputs, samples = prepare(_clip_window(window, frame_ids), frame_ids)
             samples = model.predict(inputs, samples)
         detections = _detections_rows(samples[0], number)
         rows.append(detections)
