@@ -1,4 +1,3 @@
-from . import task_modules  # noqa: F401  (registers TubeLinker)
 from .backbones import *  # noqa: F401,F403
 from .detectors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-Tube = Tuple[int, float, np.ndarray]
+from ..evaluation.functional.overlaps import Tube
 
 
 def tube_color(tube_id: int) -> Tuple[int, int, int]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from point3d_mm.evaluation.functional import frame_ap, video_ap
-from point3d_mm.models.task_modules import TubeLinker
+from point3d_mm.evaluation.functional import TubeLinker
 from point3d_mm.utils.safe_pickle import safe_pickle_load
 
 

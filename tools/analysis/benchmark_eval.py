@@ -17,7 +17,7 @@ import numpy as np
 
 import point3d_mm  # noqa: F401  (compat shims before the first mmaction import)
 from point3d_mm.evaluation.functional import frame_ap, video_ap
-from point3d_mm.models.task_modules import TubeLinker
+from point3d_mm.evaluation.functional import TubeLinker
 
 
 def synthetic_dataset(num_videos: int, num_detections: int, num_classes: int = 24,

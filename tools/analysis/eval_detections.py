@@ -23,7 +23,7 @@ from point3d_mm.evaluation.functional import (FRAME_SETS, PROTOCOLS, VIDEO_AVERA
                                               class_agnostic, frame_ap, load_frame_detections,
                                               load_tubes, video_ap)
 from point3d_mm.evaluation.metrics import format_ap_table
-from point3d_mm.models.task_modules import TubeLinker
+from point3d_mm.evaluation.functional import TubeLinker
 from point3d_mm.utils.compat import atomic_open
 from point3d_mm.utils.safe_pickle import safe_pickle_load
 

@@ -23,7 +23,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .nms import tube_nms
-from .overlaps import check_protocol, paired_iou, tube_iou
+from .overlaps import Tube, check_protocol, paired_iou, tube_iou
 
 FRAME_SETS: Tuple[str, str] = ('all', 'annotated')
 #: mmaction2's MultiSports evaluation never scores these classes (too few examples).
@@ -34,8 +34,6 @@ MULTISPORTS_SKIPPED_LABELS: Tuple[str, ...] = (
 VIDEO_AVERAGE_THRS: Tuple[float, ...] = tuple(0.5 + 0.05 * i for i in range(10))
 #: Tube NMS threshold that ``ACT.py`` applies per video and class before video-AP.
 ACT_EVAL_TUBE_NMS_THR = 0.3
-
-Tube = Tuple[int, float, np.ndarray]
 
 
 def average_precision(is_tp: np.ndarray, num_gt: int, protocol: str = 'act') -> float:

@@ -24,9 +24,9 @@ import numpy as np
 
 from ...utils.compat import atomic_open
 from ...utils.safe_pickle import safe_pickle_load
+from .overlaps import Tube
 
 PathLike = Union[str, os.PathLike]
-Tube = Tuple[int, float, np.ndarray]
 CSV_HEADER = ('video', 'frame', 'label', 'score', 'x1', 'y1', 'x2', 'y2')
 
 

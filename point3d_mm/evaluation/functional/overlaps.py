@@ -12,6 +12,9 @@ import numpy as np
 
 PROTOCOLS: Tuple[str, str] = ('act', 'voc')
 
+#: An action tube: ``(label, score, (L, 5) rows frame, x1, y1, x2, y2)``, frames consecutive.
+Tube = Tuple[int, float, np.ndarray]
+
 
 def check_protocol(protocol: str) -> None:
     """Raise ``ValueError`` unless ``protocol`` is one of :data:`PROTOCOLS`."""

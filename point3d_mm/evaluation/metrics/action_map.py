@@ -7,11 +7,13 @@ from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
 from mmaction.registry import METRICS, TASK_UTILS
-from point3d_mm.models.task_modules import TubeLinker
 from point3d_mm.utils.safe_pickle import safe_pickle_load
 
-from ..functional import (FRAME_SETS, PROTOCOLS, VIDEO_AVERAGE_THRS, frame_ap,
+from ..functional import (FRAME_SETS, VIDEO_AVERAGE_THRS, TubeLinker, check_protocol, frame_ap,
                           save_frame_detections, save_tubes, video_ap)
+
+# The linker is pure numpy (evaluation.functional); registering it here lets configs name it.
+TASK_UTILS.register_module(module=TubeLinker)
 
 
 class _ActionDetectionMetric(BaseMetric):
@@ -35,8 +37,7 @@ class _ActionDetectionMetric(BaseMetric):
     def __init__(self, ann_file: str, split: int = 1, protocol: str = 'act',
                  dump_detections: Optional[str] = None, collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
-        if protocol not in PROTOCOLS:
-            raise ValueError(f'protocol must be one of {PROTOCOLS}, got {protocol!r}')
+        check_protocol(protocol)
         super().__init__(collect_device=collect_device, prefix=prefix or protocol)
         self.ann_file = ann_file
         self.protocol = protocol

@@ -1,12 +1,15 @@
-"""Online linking of per-frame action detections into scored, trimmed action tubes."""
+"""Online linking of per-frame action detections into scored, trimmed action tubes.
+
+Pure numpy, like the rest of :mod:`point3d_mm.evaluation.functional`: the linker is
+post-processing that the model never calls. ``point3d_mm.evaluation`` registers
+:class:`TubeLinker` into mmaction2's ``TASK_UTILS`` so configs can name it.
+"""
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmaction.registry import TASK_UTILS
 
-from point3d_mm.evaluation.functional import PROTOCOLS, iou2d, nms2d, tube_nms
-
-Tube = Tuple[int, float, np.ndarray]
+from .nms import nms2d, tube_nms
+from .overlaps import Tube, check_protocol, iou2d
 
 
 class _Track:
@@ -49,7 +52,6 @@ class _Track:
         self._slope = dt @ (b - self._mean_box) / (dt @ dt)
 
 
-@TASK_UTILS.register_module()
 class TubeLinker:
     """Link per-frame detections of one video into per-class action tubes.
 
@@ -103,8 +105,7 @@ class TubeLinker:
                  min_length: int = 3,
                  tube_nms_thr: Optional[float] = 0.3,
                  protocol: str = 'act') -> None:
-        if protocol not in PROTOCOLS:
-            raise ValueError(f'protocol must be one of {PROTOCOLS}, got {protocol!r}')
+        check_protocol(protocol)
         if max_gap < 0 or min_length < 1 or max_per_frame < 1:
             raise ValueError('need max_gap >= 0, min_length >= 1 and max_per_frame >= 1')
         self.score_thr = score_thr

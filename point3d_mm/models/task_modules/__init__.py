@@ -1,3 +1,0 @@
-from .tube_linker import TubeLinker, viterbi_trim
-
-__all__ = ['TubeLinker', 'viterbi_trim']
