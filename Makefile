@@ -4,16 +4,20 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: env test test-all demo clean-demo
+.PHONY: env lint test test-all demo clean-demo
 
 env:
 	@P3D_VENV=$(abspath $(VENV)) tools/bootstrap_env.sh
 
+# ruff over the whole tree (ruff.toml), before every test run.
+lint: env
+	$(VENV)/bin/ruff check .
+
 # The default suite: fast tests (slow ones are marked and run by `make test-all`).
-test: env
+test: lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS) tests
 
-test-all: env
+test-all: lint
 	$(PY) -m pytest $(PYTEST_ARGS) tests
 
 demo: env

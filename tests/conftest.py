@@ -12,6 +12,9 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 
+# Patches the pinned stack before any test module imports mmaction (and registers our parts).
+import point3d_mm  # noqa: E402,F401,I001
+
 
 @pytest.fixture
 def shared_data() -> str:

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from point3d_mm.datasets import SyntheticActions
+from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
 
 CONFIG = 'point3d_tiny_synthetic_ava.py'
 SMALL = ['train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',

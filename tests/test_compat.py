@@ -1,7 +1,6 @@
 """Each patch of point3d_mm.utils.compat, shown to be needed and to work."""
 import io
 import os
-import pickle
 import subprocess
 import sys
 
@@ -10,7 +9,8 @@ import pytest
 import torch
 
 import point3d_mm  # noqa: F401  (applies the patches)
-from point3d_mm.utils.compat import CheckpointSecurityError, atomic_write
+from point3d_mm.utils.compat import CheckpointSecurityError
+from point3d_mm.utils.fileio import atomic_write
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,8 +42,7 @@ def test_numpy_inf_alias_for_mmaction():
 
 def test_numpy_nan_alias_for_mmaction_ava_evaluation():
     # AVA evaluation's compute_average_precision returns np.NAN when there is no ground truth.
-    from mmaction.evaluation.functional.ava_evaluation.metrics import \
-        compute_average_precision
+    from mmaction.evaluation.functional.ava_evaluation.metrics import compute_average_precision
     assert np.isnan(compute_average_precision(None, None))
 
 

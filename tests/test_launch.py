@@ -1,7 +1,8 @@
 import pytest
 from mmengine.config import Config
 
-from point3d_mm.utils.launch import ConfigKeyError, check_cfg_options, prepare_launcher
+from point3d_mm.engine.runner_setup import prepare_launcher
+from point3d_mm.utils.config_checks import ConfigKeyError, check_cfg_options
 
 
 def make_cfg() -> Config:

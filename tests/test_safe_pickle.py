@@ -4,7 +4,7 @@ import pickle
 import numpy as np
 import pytest
 
-from point3d_mm.utils import UnsafePickleError, safe_pickle_load, safe_pickle_loads
+from point3d_mm.utils.safe_pickle import UnsafePickleError, safe_pickle_load, safe_pickle_loads
 
 
 class Evil:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the pinned environment in .venv (DESIGN.md §5), in the order that works.
+# Build the pinned environment (requirements/constraints.txt) in .venv, in the order that works.
 #
 # Idempotent: when .venv is complete for the current constraints and this script,
 # it prints one line and exits in well under a second. Set P3D_VENV to build elsewhere.

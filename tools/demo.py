@@ -7,20 +7,19 @@ Works on any video OpenCV can decode (mp4, avi, ...), of any length and resoluti
 folder of frames: frames are read lazily, twice (detect, then draw), never all at once.
 """
 import argparse
-import os
 import os.path as osp
 import sys
-import tempfile
 from typing import Callable, Optional
 
 import cv2
-import mmengine
 import numpy as np
 from mmengine.utils import ProgressBar
 
 import point3d_mm  # noqa: F401
-from point3d_mm.apis import center_heatmap, inference_video, init_detector, iter_numbered_frames
+from point3d_mm.apis import center_heatmap, inference_video, init_detector
 from point3d_mm.evaluation.functional import tube_nms
+from point3d_mm.utils.fileio import atomic_path, dump_json
+from point3d_mm.utils.video import iter_numbered_frames, video_info
 from point3d_mm.visualization import draw_frame_tubes, index_tubes_by_frame
 
 
@@ -55,20 +54,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def video_info(video: str):
-    """(number of frames or None, fps or None) without decoding the video."""
-    if osp.isdir(video):
-        return len([n for n in os.listdir(video)
-                    if n.lower().endswith(('.jpg', '.jpeg', '.png'))]), None
-    capture = cv2.VideoCapture(video)
-    try:
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-        fps = capture.get(cv2.CAP_PROP_FPS) or None
-    finally:
-        capture.release()
-    return count, fps
-
-
 def select_tubes(tubes, score_thr: float, overlap_thr: float) -> list:
     """The tubes to show, best first: those scoring at least ``score_thr``, and of tubes
     overlapping by a tube IoU above ``overlap_thr`` the best scored, whatever their classes
@@ -99,34 +84,25 @@ def write_annotated_video(video: str, tubes, classes, out_path: str, fps: float,
     it is computed here, frame by frame, so that nothing per frame is kept between passes.
     """
     by_frame = index_tubes_by_frame(tubes)
-    out_dir = osp.dirname(osp.abspath(out_path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=out_dir, suffix='.mp4')
-    os.close(fd)
-    writer = None
     progress = ProgressBar(num_frames) if num_frames else None
-    try:
-        for number, frame in iter_numbered_frames(video, on_corrupt):
-            if writer is None:
-                height, width = frame.shape[:2]
-                writer = cv2.VideoWriter(tmp_path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                                         (width, height))
-                if not writer.isOpened():
-                    raise RuntimeError(f'{out_path}: OpenCV cannot write mp4 here')
-            writer.write(draw_frame_tubes(
-                frame, by_frame.get(number, ()), classes, frame_number=number,
-                heatmap=heatmap(frame) if heatmap is not None else None))
-            if progress:
-                progress.update()
-        if writer is not None:
-            writer.release()
-            writer = None
-        os.replace(tmp_path, out_path)
-    finally:
-        if writer is not None:
-            writer.release()
-        if osp.exists(tmp_path):
-            os.unlink(tmp_path)
+    writer = None
+    with atomic_path(out_path, suffix='.mp4') as tmp_path:
+        try:
+            for number, frame in iter_numbered_frames(video, on_corrupt):
+                if writer is None:
+                    height, width = frame.shape[:2]
+                    writer = cv2.VideoWriter(tmp_path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                                             (width, height))
+                    if not writer.isOpened():
+                        raise RuntimeError(f'{out_path}: OpenCV cannot write mp4 here')
+                writer.write(draw_frame_tubes(
+                    frame, by_frame.get(number, ()), classes, frame_number=number,
+                    heatmap=heatmap(frame) if heatmap is not None else None))
+                if progress:
+                    progress.update()
+        finally:
+            if writer is not None:
+                writer.release()
 
 
 def main(argv=None) -> None:
@@ -149,7 +125,7 @@ def main(argv=None) -> None:
                           args.fps or video_fps or 25.0, num_frames, args.on_corrupt,
                           (lambda frame: center_heatmap(model, frame)) if args.show_heatmap
                           else None)
-    mmengine.dump(tubes_to_json(tubes, classes, args.video), args.out_json, indent=1)
+    dump_json(tubes_to_json(tubes, classes, args.video), args.out_json)
     print(f'\nannotated video: {osp.abspath(args.out_video)}')
     print(f'tubes (JSON):    {osp.abspath(args.out_json)}')
 

@@ -5,7 +5,6 @@ Every step reuses what an earlier run left (the dataset, the trained checkpoint)
 as a user would run them.
 """
 import argparse
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -55,7 +54,7 @@ def _read_json(path: str):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from point3d_mm.datasets.synthetic import SyntheticActions
+    from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
     started = time.time()
     gt_file = osp.join(args.data_root, 'synthetic_gt.pkl')
     # Config variables are resolved when the config is read, so each user of the data root
@@ -101,7 +100,7 @@ def main(argv=None) -> None:
          f'test_evaluator.1.dump_tubes={tubes_file}'])
 
     t = step('4/4 demo video (tools/demo.py)')
-    from point3d_mm.utils import safe_pickle_load
+    from point3d_mm.utils.safe_pickle import safe_pickle_load
     test_video = sorted(safe_pickle_load(gt_file)['test_videos'][0])[0]
     out_video = osp.join(args.work_dir, f'demo_{test_video}.mp4')
     out_json = osp.join(args.work_dir, f'demo_{test_video}_tubes.json')

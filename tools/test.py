@@ -10,12 +10,12 @@ import os.path as osp
 import sys
 
 import mmengine
-
-import point3d_mm  # noqa: F401  (patches the stack and registers our parts before any build)
-from point3d_mm.utils.launch import (add_run_checks, check_cfg_types, load_config,
-                                     prepare_launcher)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+
+import point3d_mm  # noqa: F401  (patches the stack and registers our parts before any build)
+from point3d_mm.engine.runner_setup import add_run_checks, prepare_launcher
+from point3d_mm.utils.config_checks import check_cfg_types, load_config
 
 
 def parse_args(argv=None) -> argparse.Namespace:

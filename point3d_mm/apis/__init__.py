@@ -1,12 +1,18 @@
 from .export import FramePart, TemporalPart, export_onnx, onnx_parity
-from .inference import (center_heatmap, clip_sampling, detect_frames, inference_video,
-                        init_detector, iter_numbered_frames, iter_video_frames)
-from .speed import (apply_speed_options, compile_parts, inference_autocast,
-                    set_activation_checkpointing, to_channels_last)
+from .heatmap import center_heatmap
+from .inference import clip_sampling, detect_frames, inference_video, linker_config
+from .model import init_detector
+from .speed import (
+                    apply_speed_options,
+                    compile_parts,
+                    inference_autocast,
+                    set_activation_checkpointing,
+                    to_channels_last,
+)
 
 __all__ = [
     'FramePart', 'TemporalPart', 'apply_speed_options', 'center_heatmap', 'clip_sampling',
     'compile_parts', 'detect_frames', 'export_onnx', 'inference_autocast', 'inference_video',
-    'init_detector', 'iter_numbered_frames', 'iter_video_frames', 'onnx_parity',
-    'set_activation_checkpointing', 'to_channels_last'
+    'init_detector', 'linker_config', 'onnx_parity', 'set_activation_checkpointing',
+    'to_channels_last'
 ]

@@ -15,153 +15,23 @@ Frames are read lazily and only the last (T-1)s+1 frames (clip mode) or frame fe
 T and s are the config's ``test_dataloader.dataset.clip_len`` and ``frame_interval``, the
 clips the model was tested on.
 """
-import ctypes
-import os
 import os.path as osp
-import sys
 from collections import deque
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmaction.registry import TASK_UTILS
 from mmengine.config import Config
 from mmengine.dataset import Compose
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from torch import nn
 
 from ..datasets import clip_frame_ids, clip_results_from_frames
+from ..utils.memory import trim_heap
+from ..utils.video import Frames, iter_numbered_frames
 
-Frames = Union[str, Sequence[np.ndarray], Iterable[np.ndarray]]
-
-
-def init_detector(config: Union[str, Config], checkpoint: Optional[str] = None,
-                  device: str = 'cpu', cfg_options: Optional[dict] = None) -> nn.Module:
-    """Build a Point3D detector from a config and load its weights.
-
-    Args:
-        config: config file or :class:`Config`.
-        checkpoint: checkpoint file; None keeps the random initialisation.
-        device: 'cpu', 'cuda', 'cuda:1', ...
-        cfg_options: overrides merged into the config.
-
-    Returns:
-        The model in eval mode, with the config as ``model.cfg`` and the training dataset's
-        metainfo (``classes``) from the checkpoint as ``model.dataset_meta``.
-    """
-    cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
-    from mmaction.registry import MODELS
-    model_cfg = cfg.model.copy()
-    model_cfg.pop('init_cfg', None)  # never download pretrained weights for inference
-    for part in ('backbone', 'cls_head'):
-        if isinstance(model_cfg.get(part), dict):
-            model_cfg[part] = {k: v for k, v in model_cfg[part].items() if k != 'init_cfg'}
-    model = MODELS.build(model_cfg)
-    model.dataset_meta = {}
-    if checkpoint is not None:
-        loaded = load_checkpoint(model, checkpoint, map_location='cpu')
-        model.dataset_meta = dict(loaded.get('meta', {}).get('dataset_meta') or {})
-    model.cfg = cfg
-    return model.to(device).eval()
-
-
-CORRUPT_FRAME_MODES = ('raise', 'skip')
-#: Consecutive undecodable frames after which a video is taken to end there.
-_MAX_CORRUPT_RUN = 100
-
-
-def iter_numbered_frames(video: Frames, on_corrupt: str = 'raise'
-                         ) -> Iterator[Tuple[int, np.ndarray]]:
-    """Yield ``(frame_number, frame)`` pairs, 1-based, BGR, one at a time.
-
-    A frame that cannot be decoded (a corrupt frame of a video file before the end its
-    container reports, or an unreadable image of a frame folder) is an error naming the file
-    and the frame number (``on_corrupt='raise'``), or is logged with its number and left out
-    (``'skip'``): the numbers of the following frames stay those of the video, so detections
-    and boxes stay on their frames.
-
-    Raises:
-        FileNotFoundError: the path does not exist.
-        ValueError: the video cannot be opened or yields no frame, or (``'raise'``) a frame
-            cannot be decoded.
-    """
-    if on_corrupt not in CORRUPT_FRAME_MODES:
-        raise ValueError(f'on_corrupt must be one of {CORRUPT_FRAME_MODES}, got {on_corrupt!r}')
-    if not isinstance(video, str):
-        yield from enumerate(video, start=1)
-        return
-    if not osp.exists(video):
-        raise FileNotFoundError(f'{video}: no such video file or frame folder')
-    if osp.isdir(video):
-        names = sorted(n for n in os.listdir(video)
-                       if n.lower().endswith(('.jpg', '.jpeg', '.png')))
-        for number, name in enumerate(names, start=1):
-            frame = cv2.imread(osp.join(video, name))
-            if frame is None:
-                _corrupt_frame(f'{osp.join(video, name)}: unreadable image (frame {number})',
-                               on_corrupt)
-                continue
-            yield number, frame
-        return
-    capture = cv2.VideoCapture(video)
-    if not capture.isOpened():
-        raise ValueError(f'{video}: OpenCV cannot open this video')
-    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    number, decoded, failed = 0, 0, []
-    try:
-        while True:
-            number += 1
-            ok, frame = capture.read()
-            if not ok:
-                # A failed read consumes the frame's packet: the next read returns the next
-                # frame. Before the declared end it is a corrupt frame; past it, the end.
-                failed.append(number)
-                if number > declared or len(failed) >= _MAX_CORRUPT_RUN:
-                    break
-                continue
-            for bad in failed:
-                _corrupt_frame(f'{video}: frame {bad} cannot be decoded (corrupt; the '
-                               f'container reports {declared} frames)', on_corrupt)
-            failed = []
-            decoded += 1
-            yield number, frame
-    finally:
-        capture.release()
-    if decoded == 0:
-        raise ValueError(f'{video}: no frame could be decoded')
-    if failed and failed[0] <= declared:
-        # Nothing after them is misnumbered (and containers may over-count): a warning.
-        _corrupt_frame(f'{video}: the last frames, {failed[0]} to {declared}, cannot be '
-                       f'decoded (the container reports {declared} frames; truncated file?)',
-                       'skip')
-
-
-def _corrupt_frame(message: str, on_corrupt: str) -> None:
-    if on_corrupt == 'raise':
-        raise ValueError(message + "; pass on_corrupt='skip' to go on without it")
-    from mmengine.logging import print_log
-    print_log('skipped: ' + message, logger='current', level=30)
-
-
-def iter_video_frames(video: Frames, on_corrupt: str = 'raise') -> Iterator[np.ndarray]:
-    """Yield BGR frames one at a time from a video file, a frame folder or an iterable.
-
-    See :func:`iter_numbered_frames`; with ``on_corrupt='skip'`` use that function to keep
-    each frame's number.
-
-    Raises:
-        FileNotFoundError: the path does not exist.
-        ValueError: the video cannot be opened or yields no frame, or a frame cannot be
-            decoded (``on_corrupt='raise'``).
-    """
-    for _, frame in iter_numbered_frames(video, on_corrupt):
-        yield frame
+#: detect_frames gives freed heap memory back to the OS every this many frames.
+_TRIM_EVERY = 100
 
 
 def _test_pipeline(cfg: Config) -> Compose:
@@ -179,7 +49,8 @@ class _ClipPreparer:
         self.pipeline = _test_pipeline(model.cfg)
         self.video_name = video_name
 
-    def __call__(self, frames: List[np.ndarray], frame_ids: List[int]) -> Tuple[torch.Tensor, list]:
+    def __call__(self, frames: List[np.ndarray],
+                 frame_ids: List[int]) -> Tuple[torch.Tensor, list]:
         results = clip_results_from_frames(frames, frame_ids, key_frame_index=len(frames) - 1,
                                            video=self.video_name)
         packed = self.pipeline(results)
@@ -260,73 +131,10 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
         detections = _detections_rows(samples[0], number)
         rows.append(detections)
         if number % _TRIM_EVERY == 0:
-            _trim_heap()
+            trim_heap()
         if on_frame is not None:
             on_frame(number, frame, detections)
     return np.concatenate(rows) if rows else np.zeros((0, 7), np.float32)
-
-
-@torch.no_grad()
-def center_heatmap(model: nn.Module, frame: np.ndarray) -> np.ndarray:
-    """The Point Head's centre heatmap of one frame, in the frame's own pixels.
-
-    The frame goes through the test pipeline alone (the heatmap is per frame: it does not
-    depend on the clip), then the backbone and the Point Head; the last stack's heatmap (at
-    the feature stride) is upsampled to the network input, the letterbox pad is cut away and
-    the rest resized to the frame, so that it lies over the frame where the model looked.
-
-    Args:
-        model: a Point3D detector from :func:`init_detector`.
-        frame: (H, W, 3) BGR uint8 frame.
-
-    Returns:
-        (H, W) float32 centre probabilities in [0, 1]; the maximum over classes when the
-        head has several heatmap channels (the Point Head's is class-agnostic: one).
-    """
-    inputs, samples = _ClipPreparer(model, 'heatmap')([frame], [1])
-    feats = model.extract_frame_feats(inputs)[-1]  # (1, C, h, w): one frame
-    heat = model.point_head((feats, ))[0][-1]  # centre heatmaps (N, K, h, w) of the last stack
-    heat = heat.amax(dim=1, keepdim=True).float()
-    # Bilinear to the (batch) input size: the stride-s cells cover the input exactly.
-    heat = F.interpolate(heat, size=tuple(inputs.shape[-2:]), mode='bilinear',
-                         align_corners=False)[0, 0].cpu().numpy()
-    # input = original x scale_factor + pad: the frame's content is the window at `pad` of
-    # the original size times scale_factor; outside it lie the letterbox and batch pads.
-    meta = samples[0].metainfo
-    height, width = frame.shape[:2]
-    sx, sy = meta.get('scale_factor', (1., 1.))
-    left, top = meta.get('pad', (0., 0.))
-    x0, y0 = int(round(left)), int(round(top))
-    x1 = min(heat.shape[1], int(round(left + width * sx)))
-    y1 = min(heat.shape[0], int(round(top + height * sy)))
-    heat = cv2.resize(np.ascontiguousarray(heat[y0:y1, x0:x1]), (width, height),
-                      interpolation=cv2.INTER_LINEAR)
-    return np.clip(heat, 0., 1.).astype(np.float32)
-
-
-#: detect_frames gives freed heap memory back to the OS every this many frames.
-_TRIM_EVERY = 100
-_malloc_trim: Any = None
-
-
-def _trim_heap() -> None:
-    """Return freed heap pages to the OS (glibc's ``malloc_trim``; a no-op elsewhere).
-
-    Each frame allocates and frees a few large buffers around a few long-lived small ones
-    (its detections); glibc keeps the freed pages between them, so without this the resident
-    memory of a 10,000-frame video grows by about 160 MB that nothing references
-    (tools/analysis/benchmark_memory.py).
-    """
-    global _malloc_trim
-    if _malloc_trim is None:
-        _malloc_trim = False
-        if sys.platform.startswith('linux'):
-            try:
-                _malloc_trim = ctypes.CDLL('libc.so.6').malloc_trim
-            except (OSError, AttributeError):
-                pass
-    if _malloc_trim:
-        _malloc_trim(0)
 
 
 def clip_sampling(cfg: Config) -> Tuple[int, int]:
@@ -379,8 +187,8 @@ def inference_video(model: nn.Module, video: Frames, streaming: bool = False,
         model: a Point3D detector from :func:`init_detector`.
         video: a video file, a folder of frames or an iterable of BGR frames.
         streaming: see :func:`detect_frames`.
-        linker: ``TubeLinker`` config; defaults to the config's ``linker`` or
-            ``model.test_cfg.linker`` or TubeLinker's defaults.
+        linker: ``TubeLinker`` config; by default the one the config's ``VideoMAP``
+            evaluator links with (:func:`linker_config`).
         video_name: name for the results.
         on_frame: see :func:`detect_frames`.
         on_corrupt: see :func:`detect_frames`.
@@ -392,6 +200,22 @@ def inference_video(model: nn.Module, video: Frames, streaming: bool = False,
     """
     detections = detect_frames(model, video, streaming=streaming, video_name=video_name,
                                on_frame=on_frame, on_corrupt=on_corrupt)
-    linker_cfg = linker or model.cfg.get('linker') or dict(type='TubeLinker')
-    tubes = TASK_UTILS.build(linker_cfg)(detections)
-    return dict(detections=detections, tubes=tubes, classes=list(model.dataset_meta.get('classes', ())))
+    tubes = TASK_UTILS.build(linker or linker_config(model.cfg))(detections)
+    return dict(detections=detections, tubes=tubes,
+                classes=list(model.dataset_meta.get('classes', ())))
+
+
+def linker_config(cfg: Config) -> dict:
+    """The ``TubeLinker`` config a model's config links tubes with: the ``linker`` of its
+    ``VideoMAP`` test evaluator (else its val evaluator), or TubeLinker's defaults.
+
+    The evaluator is the one place a config states how tubes are linked, so the test loop,
+    :func:`inference_video`, ``tools/demo.py`` and ``tools/analysis/eval_detections.py``
+    link alike.
+    """
+    for key in ('test_evaluator', 'val_evaluator'):
+        evaluators = cfg.get(key) or []
+        for metric in [evaluators] if isinstance(evaluators, dict) else evaluators:
+            if metric.get('type') == 'VideoMAP':
+                return dict(metric.get('linker') or dict(type='TubeLinker'))
+    return dict(type='TubeLinker')

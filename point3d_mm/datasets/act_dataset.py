@@ -3,11 +3,11 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
+from mmaction.registry import DATASETS
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
-from mmaction.registry import DATASETS
 
-from .act_format import load_act, video_problems
+from ..structures.act_format import load_act, video_problems
 
 KEY_FRAMES = ('last', 'center')
 #: Knot order after a horizontal flip for JHMDB's 15 puppet joints (neck, belly, face, right
@@ -48,7 +48,7 @@ def key_frame_index(clip_len: int, key_frame_mode: str) -> int:
 class ACTDataset(BaseDataset):
     """Clips of T frames from a dataset in the ACT ground-truth format.
 
-    The annotation pickle (see :mod:`point3d_mm.datasets.act_format`) gives per video its
+    The annotation pickle (see :mod:`point3d_mm.structures.act_format`) gives per video its
     tubes, frame count and resolution, and the train/test videos of each split. One sample is
     one clip, identified by its key frame:
 
@@ -166,7 +166,7 @@ class ACTDataset(BaseDataset):
         for video in splits[self.split - 1]:
             problems = video_problems(act, video)
             if problems:
-                self._bad_video('; '.join(problems), self.on_bad, 'on_bad')
+                self._bad_video('; '.join(map(str, problems)), self.on_bad, 'on_bad')
                 skipped += 1
                 continue
             nframes = act['nframes'][video]

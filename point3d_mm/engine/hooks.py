@@ -1,9 +1,9 @@
 """Runner hooks of point3d_mm."""
 from typing import Iterator, Optional, Tuple
 
+from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmaction.registry import HOOKS
 
 
 @HOOKS.register_module()

@@ -1,9 +1,3 @@
-from .compat import CheckpointSecurityError, apply_all, atomic_write
-from .launch import ConfigKeyError, apply_amp, check_cfg_options, prepare_launcher
-from .safe_pickle import UnsafePickleError, safe_pickle_load, safe_pickle_loads
-
-__all__ = [
-    'CheckpointSecurityError', 'ConfigKeyError', 'UnsafePickleError', 'apply_all',
-    'apply_amp', 'atomic_write', 'check_cfg_options', 'prepare_launcher', 'safe_pickle_load',
-    'safe_pickle_loads'
-]
+"""The bottom layer: upstream patches (``compat``), atomic file writing (``fileio``), safe
+unpickling (``safe_pickle``), video decoding (``video``), config checks (``config_checks``)
+and memory trimming (``memory``). Import each from its module."""

@@ -1,21 +1,21 @@
-"""Patches for known breakages of the pinned OpenMMLab stack (DESIGN.md §5).
+"""Patches for known breakages of the pinned OpenMMLab stack (requirements/constraints.txt).
 
 Every patch here is applied once, by :func:`apply_all`, when ``point3d_mm`` is imported, and
 each has a test in ``tests/test_compat.py`` that fails without it. This module imports nothing
 of ours, so it can run before the first ``mmaction`` import.
 """
 import builtins
-import contextlib
 import os
 import pickle
 import re
 import sys
-import tempfile
 import types
-from typing import IO, Any, Iterator, List
+from typing import Any, List
 
 import numpy as np
 import torch
+
+from .fileio import atomic_open, atomic_write
 
 _APPLIED: List[str] = []
 
@@ -127,49 +127,6 @@ def patch_checkpoint_weights_only() -> None:
     HistoryBuffer.__getstate__ = _history_buffer_getstate
     checkpoint_module.torch = _WeightsOnlyTorch()
     _APPLIED.append('checkpoint_weights_only')
-
-
-@contextlib.contextmanager
-def atomic_open(filepath: Any, mode: str = 'wb', **kwargs: Any) -> Iterator[IO]:
-    """Open a temporary file beside ``filepath`` for writing; rename it into place on success.
-
-    A crash mid-write leaves at most a ``<name>.<random>.tmp`` file, never a truncated file
-    with the final name; on an exception the temporary file is removed.
-
-    Args:
-        filepath: The final file; its folder is created if missing.
-        mode: A write mode (``'wb'``, ``'w'``).
-        **kwargs: Passed to :func:`os.fdopen` (``encoding``, ``newline``).
-    """
-    filepath = os.path.abspath(os.fspath(filepath))
-    directory = os.path.dirname(filepath)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=os.path.basename(filepath) + '.',
-                                    suffix='.tmp')
-    try:
-        with os.fdopen(fd, mode, **kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file 0600; give the result the permissions open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, filepath)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-        raise
-
-
-def atomic_write(data: bytes, filepath: str) -> None:
-    """Write ``data`` to a temporary file beside ``filepath`` and rename it into place.
-
-    A crash mid-write leaves at most a ``.tmp`` file, never a truncated file with the final
-    name.
-    """
-    with atomic_open(filepath, 'wb') as f:
-        f.write(data)
 
 
 def _open_writing_atomically(file: Any, mode: str = 'r', *args: Any, **kwargs: Any) -> Any:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from point3d_mm.apis import (clip_sampling, detect_frames, inference_video, init_detector,
-                             iter_video_frames)
+from point3d_mm.apis import clip_sampling, detect_frames, inference_video, init_detector
 from point3d_mm.datasets import clip_frame_ids
+from point3d_mm.utils.video import iter_video_frames
 
 CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
                   'point3d_tiny_synthetic.py')

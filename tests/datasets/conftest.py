@@ -1,9 +1,9 @@
 import pytest
+from dataset_helpers import TINY
 from mmengine.registry import init_default_scope
 
 import point3d_mm  # noqa: F401  (patches the stack, registers the transforms)
-from point3d_mm.datasets import SyntheticActions
-from dataset_helpers import TINY
+from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
 
 
 @pytest.fixture(autouse=True, scope='session')

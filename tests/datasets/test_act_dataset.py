@@ -7,11 +7,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from dataset_helpers import TINY, frames_for, small_act, write_py2_pickle
 from mmengine.logging import MMLogger
 
-from point3d_mm.datasets import ACTDataset, clip_frame_ids, dump_act, load_act
-from point3d_mm.datasets.transforms import boxes_to_knots
-from dataset_helpers import TINY, frames_for, small_act, write_py2_pickle
+from point3d_mm.datasets import ACTDataset, clip_frame_ids
+from point3d_mm.structures.act_format import dump_act, load_act
+from point3d_mm.structures.geometry import box_knots
 
 PIPELINE = [dict(type='LoadClipFrames'), dict(type='PackPoint3DInputs')]
 
@@ -86,7 +87,7 @@ def test_tiny_synthetic_through_pipeline(tiny_synthetic):
     assert gt.frame_inds.dtype == torch.int64 and gt.track_ids.dtype == torch.int64
     assert gt.knots.shape == (len(gt), 4, 2)
     assert (clip_len - 1) in gt.frame_inds.tolist()  # an actor at the key frame
-    np.testing.assert_allclose(gt.knots.numpy(), boxes_to_knots(gt.bboxes.numpy()))
+    np.testing.assert_allclose(gt.knots.numpy(), box_knots(gt.bboxes.numpy()))
     assert data_sample.gt_label.tolist() == [gt.labels[0].item()]
     meta = data_sample.metainfo
     assert meta['key_frame_index'] == clip_len - 1 and len(meta['frame_ids']) == clip_len

@@ -4,11 +4,11 @@ import os.path as osp
 import cv2
 import numpy as np
 import torch
+from dataset_helpers import TINY
 from mmaction.registry import DATASETS
 from mmengine.config import Config
 
-from point3d_mm.datasets.transforms import boxes_to_original
-from dataset_helpers import TINY
+from point3d_mm.structures.geometry import boxes_to_original
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO, 'configs', '_base_', 'datasets')

@@ -6,12 +6,18 @@ from unittest import mock
 import cv2
 import numpy as np
 import pytest
-
-from point3d_mm.datasets import ACTDataset, dump_act, load_act
-from point3d_mm.datasets.converters import (act_to_csv, csv_to_act, multisports_to_act,
-                                            read_csv_rows, write_csv_rows)
-from point3d_mm.utils.safe_pickle import safe_pickle_load
 from dataset_helpers import small_act
+
+from point3d_mm.datasets import ACTDataset
+from point3d_mm.datasets.preparation.csv_annotations import (
+    act_to_csv,
+    csv_to_act,
+    read_csv_rows,
+    write_csv_rows,
+)
+from point3d_mm.datasets.preparation.multisports import multisports_to_act
+from point3d_mm.structures.act_format import dump_act, load_act
+from point3d_mm.utils.safe_pickle import safe_pickle_load
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -7,10 +7,15 @@ import sys
 import cv2
 import numpy as np
 import pytest
-
-from point3d_mm.datasets import ACTDataset, SyntheticActions, load_act
-from point3d_mm.datasets.synthetic import AVA_OCCLUDED, CLASSES
 from dataset_helpers import TINY
+
+from point3d_mm.datasets import ACTDataset
+from point3d_mm.datasets.preparation.synthetic_actions import (
+    AVA_OCCLUDED,
+    CLASSES,
+    SyntheticActions,
+)
+from point3d_mm.structures.act_format import load_act
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from mmaction.registry import TRANSFORMS
 
-from point3d_mm.datasets.transforms import (ClipRandomCrop, boxes_to_knots,
-                                            boxes_to_original, flip_boxes)
+from point3d_mm.datasets.transforms import ClipRandomCrop
+from point3d_mm.structures.geometry import box_knots, boxes_to_original, flip_boxes
 
 H, W = 60, 80
 BOXES = np.array([[10, 8, 30, 40], [44, 20, 70, 52], [50, 5, 62, 18]], np.float32)
@@ -22,7 +22,7 @@ def make_results() -> dict:
         img[y1:y2, x1:x2] = 250
         imgs.append(img)
     return dict(imgs=imgs, img_shape=(H, W), ori_shape=(H, W), gt_bboxes=BOXES.copy(),
-                gt_knots=boxes_to_knots(BOXES), gt_labels=np.array([0, 1, 2]),
+                gt_knots=box_knots(BOXES), gt_labels=np.array([0, 1, 2]),
                 gt_frame_inds=np.array([0, 1, 2]), gt_track_ids=np.array([5, 6, 7]),
                 scale_factor=np.ones(2), pad=np.zeros(2), flip=False, key_frame_index=2,
                 video='v', frame_ids=[1, 2, 3])
@@ -47,7 +47,7 @@ def test_flip_twice_is_identity_and_knots_swap_sides():
     once = flip(make_results())
     np.testing.assert_array_equal(once['gt_bboxes'], flip_boxes(BOXES, W))
     # a flipped box's right-edge midpoint is the old left one: the order is swapped back
-    np.testing.assert_allclose(once['gt_knots'], boxes_to_knots(once['gt_bboxes']))
+    np.testing.assert_allclose(once['gt_knots'], box_knots(once['gt_bboxes']))
     np.testing.assert_allclose(to_original(once), BOXES)
     np.testing.assert_array_equal(once['imgs'][0], make_results()['imgs'][0][:, ::-1])
     twice = flip(once)
@@ -84,7 +84,7 @@ def test_resize_maps_back_by_scale_factor(cfg):
     if cfg.get('letterbox'):
         assert (w, h) == tuple(cfg['scale'])
     np.testing.assert_allclose(to_original(out), BOXES, atol=1e-4)
-    np.testing.assert_allclose(out['gt_knots'], boxes_to_knots(out['gt_bboxes']), atol=1e-4)
+    np.testing.assert_allclose(out['gt_knots'], box_knots(out['gt_bboxes']), atol=1e-4)
     for img, box in zip(out['imgs'], out['gt_bboxes']):
         np.testing.assert_allclose(bright_box(img), box, atol=1.5)
 
@@ -105,7 +105,7 @@ def test_random_chains_keep_boxes_knots_and_pixels_together(seed):
         results = build(chain[i])(results)
     assert len(results['gt_bboxes']) == 3  # the crops are too small to cut a box
     np.testing.assert_allclose(to_original(results), BOXES, atol=1e-3)
-    np.testing.assert_allclose(results['gt_knots'], boxes_to_knots(results['gt_bboxes']),
+    np.testing.assert_allclose(results['gt_knots'], box_knots(results['gt_bboxes']),
                                atol=1e-3)
     for img, box in zip(results['imgs'], results['gt_bboxes']):
         np.testing.assert_allclose(bright_box(img), box, atol=2.0)
@@ -154,7 +154,7 @@ def test_pack_ava_style_results():
     assert sample.gt_instances.labels.shape == (3, 5)
     assert sample.gt_instances.frame_inds.tolist() == [1, 1, 1]  # the centre frame
     assert sample.gt_instances.track_ids.tolist() == [3, 4, 5]
-    np.testing.assert_allclose(sample.gt_instances.knots, boxes_to_knots(BOXES))
+    np.testing.assert_allclose(sample.gt_instances.knots, box_knots(BOXES))
     assert sample.proposals.bboxes.shape == (2, 4)
     assert 'gt_label' not in sample
     assert sample.metainfo['video'] == 'vid' and sample.metainfo['timestamp'] == 902

@@ -29,7 +29,8 @@ def multisports_utils(monkeypatch):
     defect, ``get_vid_dets`` reading ``frm_det[3]``, is in the linking code, which these
     tests do not call.)
     """
-    import point3d_mm  # noqa: F401  (compat shims before the first mmaction import)
     from mmaction.evaluation.functional import multisports_utils as ms
+
+    import point3d_mm  # noqa: F401  (compat shims before the first mmaction import)
     monkeypatch.setattr(ms, 'iou3dt_voc', _iou3dt_voc_fixed)
     return ms

@@ -5,9 +5,13 @@ import pickle
 import numpy as np
 import pytest
 
-from point3d_mm.evaluation.functional import (load_frame_detections, load_tubes,
-                                              save_frame_detections, save_tubes)
-from point3d_mm.utils.compat import atomic_open
+from point3d_mm.evaluation.functional import (
+    load_frame_detections,
+    load_tubes,
+    save_frame_detections,
+    save_tubes,
+)
+from point3d_mm.utils.fileio import atomic_open
 from point3d_mm.utils.safe_pickle import UnsafePickleError
 
 VIDEOS = ['Basketball/v_Basketball_g01_c01', 'walk/clip, with comma']

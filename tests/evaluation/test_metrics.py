@@ -1,15 +1,15 @@
 """FrameMAP / VideoMAP called as mmengine calls them, with fake ActionDataSamples."""
-import importlib.util
 import os.path as osp
 import pickle
 
 import numpy as np
 import pytest
 import torch
-from mmengine.structures import InstanceData
-
 from mmaction.registry import METRICS
 from mmaction.structures import ActionDataSample
+from mmengine.structures import InstanceData
+from tool_helpers import load_tool
+
 from point3d_mm.evaluation.functional import class_agnostic, frame_ap, load_frame_detections
 from point3d_mm.evaluation.metrics import action_map
 
@@ -97,10 +97,7 @@ def test_frame_map_equals_functional_and_dumps(tmp_path, monkeypatch):
     assert 'protocol=act, frames=all' in log and 'walk' in log
 
     # The dump re-scores to the same number without a model.
-    spec = importlib.util.spec_from_file_location(
-        'eval_detections', osp.join(ROOT, 'tools', 'analysis', 'eval_detections.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('analysis/eval_detections.py')
     out = tmp_path / 'metrics.json'
     rescored = tool.main([ann_file, dump, '--out', str(out)])
     assert rescored['act/frame_mAP@0.5'] == pytest.approx(expected['mAP'])

@@ -8,8 +8,7 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from point3d_mm.evaluation.functional import frame_ap, video_ap
-from point3d_mm.evaluation.functional import TubeLinker
+from point3d_mm.evaluation.functional import TubeLinker, frame_ap, video_ap
 from point3d_mm.utils.safe_pickle import safe_pickle_load
 
 
@@ -48,7 +47,8 @@ def _random_case(seed: int, num_videos: int = 6, num_classes: int = 4):
             xy = rng.uniform(0, 250, 2)
             dets.append([iv, frame, rng.integers(num_classes), rng.random(), *xy, *xy + 40])
         first = int(rng.integers(1, 30))
-        false_tube = np.column_stack([np.arange(first, first + 8), np.tile([5, 5, 60, 60], (8, 1))])
+        false_tube = np.column_stack([np.arange(first, first + 8),
+                                      np.tile([5, 5, 60, 60], (8, 1))])
         tubes[video].append((int(rng.integers(num_classes)), float(rng.random()), false_tube))
     gt = dict(labels=[f'class {c}' for c in range(num_classes)], gttubes=gttubes,
               test_videos=[videos], nframes={v: 40 for v in videos})

@@ -15,7 +15,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import point3d_mm  # noqa: F401  (patches the stack, registers our parts)
-from point3d_mm.models.heads import box_knots
+from point3d_mm.structures.geometry import box_knots
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
 

@@ -135,5 +135,10 @@ def test_paper_scale_forward_on_one_clip():
         pred = model.predict_clip_feats(model._to_clips(feats[-1], 1), [copy.deepcopy(sample)],
                                         (256, 256))[0].pred_instances
     print(f'paper-scale forward on one 16x256x256 clip: {time.perf_counter() - start:.1f} s')
-    assert len(pred) > 0 and (pred.frame_inds == 15).all()
+    # The key frame's detections, as the test config keeps them: the best max_per_frame
+    # above score_thr, best first.
+    test_cfg = model.test_cfg
+    assert 0 < len(pred) <= test_cfg['max_per_frame'] and (pred.frame_inds == 15).all()
+    assert (pred.scores > test_cfg['score_thr']).all()
+    assert (pred.scores[:-1] >= pred.scores[1:]).all()
     assert (pred.bboxes[:, 2] <= 320).all() and (pred.bboxes[:, 3] <= 240).all()

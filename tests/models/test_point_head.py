@@ -8,7 +8,7 @@ from mmdet.models.utils import gaussian_radius, gen_gaussian_target
 from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 
-from point3d_mm.models.heads import box_knots
+from point3d_mm.structures.geometry import box_knots
 
 INPUT_HW = (128, 128)
 FEAT_HW = (32, 32)  # stride 4

@@ -9,7 +9,7 @@ from mmengine.structures import InstanceData
 from torch import nn
 
 from point3d_mm.apis import init_detector
-from point3d_mm.models.heads import box_knots
+from point3d_mm.structures.geometry import box_knots
 
 CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
                   'point3d_tiny_synthetic.py')

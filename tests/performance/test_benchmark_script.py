@@ -1,27 +1,21 @@
 """Smoke test of tools/analysis/benchmark.py's timing helpers (the benchmark itself is a
 script, run by hand: see docs/benchmarks.md)."""
-import importlib.util
-import os.path as osp
-
 import pytest
 from performance_helpers import tiny_detector
-
-SCRIPT = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-                  'analysis', 'benchmark.py')
+from tool_helpers import load_tool
 
 
 @pytest.fixture(scope='module')
 def benchmark():
-    spec = importlib.util.spec_from_file_location('point3d_benchmark', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis/benchmark.py')
 
 
 def test_clip_and_streaming_rows(benchmark):
     row = benchmark.time_modes(tiny_detector(), clip_len=4, frames=2, warmup=1)
     assert row['clip']['frames'] == row['stream']['frames'] == 2
-    assert row['speedup'] > 0 and row['stream']['fps'] > 0
+    # The ratio is the two medians' (not a constant), and fps is the median latency's inverse.
+    assert row['speedup'] == pytest.approx(row['clip']['ms_median'] / row['stream']['ms_median'])
+    assert row['stream']['fps'] == pytest.approx(1000 / row['stream']['ms_median'], rel=1e-3)
     assert 'x' in benchmark.format_inference_row(dict(config='tiny', **row))
 
 

@@ -3,8 +3,12 @@ import copy
 
 import pytest
 import torch
-from performance_helpers import (assert_same_detections, moving_actor_video, tiny_detector,
-                                 training_batch)
+from performance_helpers import (
+    assert_same_detections,
+    moving_actor_video,
+    tiny_detector,
+    training_batch,
+)
 
 from point3d_mm.apis import detect_frames
 from point3d_mm.apis.speed import apply_speed_options, inference_autocast

@@ -1,9 +1,9 @@
 """Fixtures of the real-data tests (``shared_data`` comes from tests/conftest.py)."""
-import importlib.util
 import os.path as osp
 import sys
 
 import pytest
+from tool_helpers import load_tool
 
 import point3d_mm  # noqa: F401  (compat patches before the first mmaction import)
 
@@ -28,9 +28,7 @@ def run_tool(monkeypatch, capsys):
 
     def run(name: str, *argv: str):
         path = osp.join(REPO_ROOT, 'tools', 'data', name + '.py')
-        spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = load_tool(f'data/{name}.py')
         monkeypatch.setattr(sys, 'argv', [path, *map(str, argv)])
         capsys.readouterr()
         status = module.main()

@@ -6,12 +6,14 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import torch
-
-from mmaction.evaluation.functional import ava_eval
-from mmaction.evaluation.functional import ava_utils
+from mmaction.evaluation.functional import ava_eval, ava_utils
 from mmaction.registry import METRICS
-from point3d_mm.evaluation.metrics.ava_metric import (AVAMetricCapped, ava_eval_capped,
-                                                      cap_detections)
+
+from point3d_mm.evaluation.metrics.ava_metric import (
+    AVAMetricCapped,
+    ava_eval_capped,
+    cap_detections,
+)
 
 # ava_eval averages the classes of each id group; these files have no class in two groups.
 pytestmark = pytest.mark.filterwarnings('ignore:Mean of empty slice:RuntimeWarning')

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from point3d_mm.datasets.act_format import load_act
-from point3d_mm.datasets.cvat import cvat_to_act, read_cvat_video
-from point3d_mm.datasets.validation import validate_act
+from point3d_mm.datasets.preparation.cvat import cvat_to_act, read_cvat_video
+from point3d_mm.datasets.preparation.dataset_check import validate_act
+from point3d_mm.structures.act_format import load_act
 
 META = '''<?xml version="1.0" encoding="utf-8"?>
 <annotations>

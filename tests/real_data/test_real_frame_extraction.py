@@ -8,10 +8,14 @@ import pytest
 from mmengine.registry import init_default_scope
 
 from point3d_mm.datasets import ACTDataset
-from point3d_mm.datasets.frame_extraction import (count_frames, extract_videos, find_videos,
-                                                  frame_numbers)
-from point3d_mm.datasets.validation import validate_act
-from point3d_mm.datasets.video_reader import OpenCVVideoReader
+from point3d_mm.datasets.preparation.dataset_check import validate_act
+from point3d_mm.datasets.preparation.frame_extraction import (
+    count_frames,
+    extract_videos,
+    find_videos,
+    frame_numbers,
+)
+from point3d_mm.utils.video import OpenCVVideoReader
 
 #: name: (extension, frames, (h, w)) as OpenCV 5.1 and decord 0.6.0 report them.
 VIDEOS = {'demo': ('.mp4', 280, (256, 340)), 'test': ('.avi', 164, (240, 320)),

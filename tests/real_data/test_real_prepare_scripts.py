@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from point3d_mm.datasets.act_format import load_act
+from point3d_mm.structures.act_format import load_act
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -5,10 +5,14 @@ import pickle
 import numpy as np
 import pytest
 
-from point3d_mm.datasets.act_format import load_act
-from point3d_mm.datasets.ucf24_corrected import (annotation_to_tube, corrected_to_act,
-                                                 load_corrected_annotations, read_name_list)
-from point3d_mm.datasets.validation import validate_act
+from point3d_mm.datasets.preparation.dataset_check import validate_act
+from point3d_mm.datasets.preparation.ucf24_corrected import (
+    annotation_to_tube,
+    corrected_to_act,
+    load_corrected_annotations,
+    read_name_list,
+)
+from point3d_mm.structures.act_format import load_act
 from point3d_mm.utils.safe_pickle import safe_pickle_load
 
 #: The 6 videos of ``trainvideos`` that ``db`` does not annotate.

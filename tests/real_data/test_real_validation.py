@@ -8,8 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from point3d_mm.datasets.validation import (PROBLEM_KINDS, load_act_for_validation,
-                                            validate_act, validate_act_file)
+from point3d_mm.datasets.preparation.dataset_check import (
+    load_act_for_validation,
+    validate_act,
+    validate_act_file,
+)
+from point3d_mm.structures.act_format import PROBLEM_KINDS
 from point3d_mm.utils.safe_pickle import safe_pickle_load
 
 

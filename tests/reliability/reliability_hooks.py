@@ -8,10 +8,10 @@ import os
 import os.path as osp
 
 import torch
+from mmaction.registry import HOOKS
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.runner.checkpoint import get_state_dict
-from mmaction.registry import HOOKS
 
 
 @HOOKS.register_module()

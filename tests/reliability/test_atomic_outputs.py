@@ -14,7 +14,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from reliability_helpers import HERE, REPO_ROOT, env, load_state
 
 CRASH_WRITER = osp.join(HERE, 'crash_writer.py')
@@ -89,7 +88,7 @@ def test_detection_dump_killed_mid_write(tmp_path):
 
 
 def test_atomic_files_get_the_permissions_of_open(tmp_path):
-    from point3d_mm.utils.compat import atomic_write
+    from point3d_mm.utils.fileio import atomic_write
     path = tmp_path / 'epoch_1.pth'
     atomic_write(b'data', str(path))
     umask = os.umask(0)
@@ -100,8 +99,8 @@ def test_atomic_files_get_the_permissions_of_open(tmp_path):
 def test_write_error_leaves_no_file_and_no_temporary(tmp_path, monkeypatch):
     """An exception mid-write (disk full, ...) removes the temporary file."""
     import mmengine
-    from mmengine.runner.checkpoint import save_checkpoint
     import torch
+    from mmengine.runner.checkpoint import save_checkpoint
     path = tmp_path / 'epoch_3.pth'
     monkeypatch.setattr(os, 'fsync', lambda fd: (_ for _ in ()).throw(OSError(28, 'No space')))
     with pytest.raises(OSError, match='No space'):

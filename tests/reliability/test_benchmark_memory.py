@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from reliability_helpers import PYTHON, run_tool
 
 

@@ -1,24 +1,22 @@
 """Config errors fail when the run is built, before any iteration, naming the key: an unknown
 ``type``, a missing required key, ``num_classes`` not matching the dataset's labels."""
-import importlib.util
 import os.path as osp
 from types import SimpleNamespace
 
 import pytest
 from mmengine.config import Config
+from reliability_helpers import (
+    PYTHON,
+    REPO_ROOT,
+    TINY_CONFIG,
+    data_options,
+    run_tool,
+    write_run_config,
+)
+from tool_helpers import load_tool
 
 from point3d_mm.engine import NumClassesCheckHook
-from point3d_mm.utils.launch import ConfigTypeError, check_cfg_types
-from reliability_helpers import (PYTHON, REPO_ROOT, TINY_CONFIG, data_options, run_tool,
-                                 write_run_config)
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}',
-                                                  osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from point3d_mm.utils.config_checks import ConfigTypeError, check_cfg_types
 
 
 def write_config(tmp_path, text: str) -> str:
@@ -31,7 +29,7 @@ def test_unknown_backbone_type_names_the_key(tmp_path):
     config = write_config(tmp_path, "model = dict(backbone=dict(type='HourglasBackbone'))\n")
     for tool, args in (('train', []), ('test', ['never_read.pth'])):
         with pytest.raises(ConfigTypeError) as error:
-            load_tool(tool).main([config, *args, '--work-dir', str(tmp_path / 'work')])
+            load_tool(f'{tool}.py').main([config, *args, '--work-dir', str(tmp_path / 'work')])
         message = str(error.value)
         assert "model.backbone.type='HourglasBackbone' is not a registered type" in message
         assert 'did you mean HourglassBackbone' in message and 'bad_config.py' in message
@@ -44,7 +42,7 @@ def test_unknown_type_in_a_pipeline_and_from_cfg_options(tmp_path):
                        match=r"train_dataloader.dataset.pipeline.1.type='ClipResise'.*ClipResize"):
         check_cfg_types(cfg)
     with pytest.raises(ConfigTypeError, match=r"val_evaluator.1.type='VideoMap'.*VideoMAP"):
-        load_tool('train').main([TINY_CONFIG, '--work-dir', str(tmp_path),
+        load_tool('train.py').main([TINY_CONFIG, '--work-dir', str(tmp_path),
                                  '--cfg-options', 'val_evaluator.1.type=VideoMap'])
 
 
@@ -63,7 +61,7 @@ def test_missing_required_key_names_it(tmp_path):
     path = str(tmp_path / 'no_point_head.py')
     cfg.dump(path)
     with pytest.raises(TypeError, match=r"Point3D.*missing 1 required .*argument: 'point_head'"):
-        load_tool('train').main([path, '--work-dir', str(tmp_path / 'work')])
+        load_tool('train.py').main([path, '--work-dir', str(tmp_path / 'work')])
 
 
 def test_num_classes_not_matching_the_dataset_fails_before_training(tiny_data, tmp_path):

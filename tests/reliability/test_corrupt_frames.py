@@ -12,12 +12,21 @@ import logging
 import numpy as np
 import pytest
 import torch
-
-from point3d_mm.apis import detect_frames, init_detector, iter_numbered_frames, iter_video_frames
-from point3d_mm.datasets import CorruptFrameError, OpenCVVideoReader
 from mmengine.logging import MMLogger
-from reliability_helpers import (TINY_CONFIG, corrupt_mjpeg_frame, frame_number_of,
-                                 write_numbered_video)
+from reliability_helpers import (
+    TINY_CONFIG,
+    corrupt_mjpeg_frame,
+    frame_number_of,
+    write_numbered_video,
+)
+
+from point3d_mm.apis import detect_frames, init_detector
+from point3d_mm.utils.video import (
+    CorruptFrameError,
+    OpenCVVideoReader,
+    iter_numbered_frames,
+    iter_video_frames,
+)
 
 BAD = 10
 NUM_FRAMES = 20

@@ -15,9 +15,15 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-
-from reliability_helpers import (PYTHON, assert_same_state, data_options, free_port,
-                                 load_state, run_tool, write_run_config)
+from reliability_helpers import (
+    PYTHON,
+    assert_same_state,
+    data_options,
+    free_port,
+    load_state,
+    run_tool,
+    write_run_config,
+)
 
 pytestmark = pytest.mark.filterwarnings('ignore::UserWarning')
 

@@ -2,9 +2,9 @@
 import pytest
 import torch
 from mmengine.config import Config
-
-from point3d_mm.utils.launch import prepare_deterministic_loader, prepare_launcher
 from reliability_helpers import TINY_CONFIG
+
+from point3d_mm.engine.runner_setup import prepare_deterministic_loader, prepare_launcher
 
 
 def cpu_cfg(**extra) -> Config:
@@ -17,6 +17,7 @@ def cpu_cfg(**extra) -> Config:
 def test_sync_bn_converts_every_batchnorm_of_point3d():
     """What ``sync_bn='torch'`` makes mmengine do to the model under DDP (on GPUs)."""
     from mmengine.model import convert_sync_batchnorm
+
     from point3d_mm.apis import init_detector
     model = init_detector(TINY_CONFIG)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -53,6 +54,7 @@ def test_slurm_launcher_initialises_without_cuda():
     """What ``srun ... tools/train.py --launcher slurm`` does in each task, here as 1 task."""
     import subprocess
     import sys
+
     from reliability_helpers import REPO_ROOT, env, free_port
     code = ('import point3d_mm, torch.distributed as dist\n'
             'from mmengine.dist import init_dist\n'

@@ -15,9 +15,17 @@ import subprocess
 import time
 
 import numpy as np
-
-from reliability_helpers import (PYTHON, REPO_ROOT, assert_same_state, data_options, env,
-                                 load_state, nice_cmd, run_tool, write_run_config)
+from reliability_helpers import (
+    PYTHON,
+    REPO_ROOT,
+    assert_same_state,
+    data_options,
+    env,
+    load_state,
+    nice_cmd,
+    run_tool,
+    write_run_config,
+)
 
 KILL_AFTER = 'Epoch(train) [2][2/4]'
 

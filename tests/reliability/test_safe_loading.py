@@ -11,9 +11,10 @@ import subprocess
 
 import pytest
 import torch
-
-from point3d_mm.utils import CheckpointSecurityError, UnsafePickleError
 from reliability_helpers import PYTHON, TINY_CONFIG, data_options, run_tool, write_run_config
+
+from point3d_mm.utils.compat import CheckpointSecurityError
+from point3d_mm.utils.safe_pickle import UnsafePickleError
 
 
 class Payload:

@@ -15,9 +15,9 @@ import sys
 from typing import List
 
 import cv2
-import pytest
 
-from point3d_mm.datasets import SyntheticActions, load_act
+from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
+from point3d_mm.structures.act_format import load_act
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DOC = osp.join(REPO, 'docs', 'your_own_dataset.md')

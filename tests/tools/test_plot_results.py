@@ -1,5 +1,4 @@
 """tools/analysis/plot_results.py: training curves and per-class AP bars from a work dir."""
-import importlib.util
 import json
 import math
 import os
@@ -8,46 +7,41 @@ import os.path as osp
 import numpy as np
 import pytest
 from PIL import Image
+from tool_helpers import load_tool
+
+from point3d_mm.evaluation.metrics.action_map import ap_table
+from point3d_mm.utils.fileio import dump_json
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'plot_results', osp.join(REPO, 'tools', 'analysis', 'plot_results.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+plot_results = load_tool('analysis/plot_results.py')
+
+CLASSES = ['walk_left', 'walk_right', 'jump', 'march', 'rewind', 'aerobic kick jump', 'unseen']
+NAN = float('nan')
 
 
-plot_results = _load_tool()
+def _tables():
+    """The tables of a real FrameMAP/VideoMAP run (work_dirs/demo after one epoch), as the
+    metrics save them; a MultiSports-style class name with spaces and an unscored class
+    added."""
+    frame = ap_table('frame-AP@0.5', 'protocol=act, frames=all, split=1, 10 videos, 18754 '
+                     'detections', CLASSES,
+                     {'AP': np.array([0.0055, 0.0069, 0.1392, 0.0011, 0.0287, 0.7273, NAN])},
+                     np.array([232, 247, 281, 125, 44, 105, 0]),
+                     np.array([5905, 1730, 4159, 4321, 1132, 1507, 12]))
+    video = ap_table('video-AP', 'protocol=act, tubes linked from all frames, split=1',
+                     CLASSES, {'AP@0.2': np.array([0, 0, 0.2225, 0.0128, 0, 1.0, NAN]),
+                               'AP@0.5': np.array([0, 0, 0.0167, 0, 0, 1.0, NAN]),
+                               'AP@0.5:0.95': np.array([0, 0, 0.0017, 0, 0, 0.15, NAN])},
+                     np.array([4, 5, 6, 5, 1, 2, 0]), np.array([54, 3, 44, 51, 1, 5, 0]))
+    return frame, video
 
-# A real FrameMAP/VideoMAP log excerpt (work_dirs/demo after one epoch), mmengine prefix on
-# the title lines; a MultiSports-style class name with spaces and an unscored class added.
-LOG_TABLES = """\
-2026/11/25 03:50:14 - mmengine - INFO - Epoch(val) [1][70/76]    eta: 0:00:04  time: 1.1569
-2026/11/25 03:50:15 - mmengine - INFO - frame-AP@0.5 (protocol=act, frames=all, split=1, 10 videos, 18754 detections)
-class                AP     #gt     #det
-walk_left          0.55     232     5905
-walk_right         0.69     247     1730
-jump              13.92     281     4159
-march              0.11     125     4321
-rewind             2.87      44     1132
-aerobic kick jump 72.73     105     1507
-unseen                -       0       12
-mean              15.15
-2026/11/25 03:50:15 - mmengine - INFO - video-AP (protocol=act, tubes linked from all frames, split=1, 10 videos, 158 tubes)
-class                AP@0.2    AP@0.5 AP@0.5:0.95     #gt     #det
-walk_left              0.00      0.00      0.00       4       54
-walk_right             0.00      0.00      0.00       5        3
-jump                  22.25      1.67      0.17       6       44
-march                  1.28      0.00      0.00       5       51
-rewind                 0.00      0.00      0.00       1        1
-aerobic kick jump    100.00    100.00     15.00       2        5
-unseen                    -         -         -       0        0
-mean                  20.59     16.94      2.53
-2026/11/25 03:50:15 - mmengine - INFO - Epoch(val) [1][76/76]    act/frame_mAP@0.5: 0.1515
-"""
+
+def _save_tables(folder):
+    frame, video = _tables()
+    dump_json(frame, osp.join(folder, 'act_frame_ap.json'))
+    dump_json(video, osp.join(folder, 'act_video_ap.json'))
 
 
 def _train_row(step, epoch, scale=1.0):
@@ -61,78 +55,69 @@ def _val_row(epoch, value):
             'time': 0.7, 'step': epoch}
 
 
-def _write_run(work_dir, stamp, rows, log_text=None):
+def _write_run(work_dir, stamp, rows, tables=False):
     run = osp.join(work_dir, stamp)
     os.makedirs(osp.join(run, 'vis_data'))
     with open(osp.join(run, 'vis_data', 'scalars.json'), 'w') as f:
         for row in rows:
             f.write(json.dumps(row) + '\n')
-    if log_text is not None:
-        with open(osp.join(run, f'{stamp}.log'), 'w') as f:
-            f.write(log_text)
+    if tables:
+        _save_tables(run)
     return run
 
 
 @pytest.fixture
 def work_dir(tmp_path):
-    """Two runs: epochs 1-2, then a resumed run for epoch 3 whose log has the tables (and a
-    torn last scalars line, as while a run is still writing)."""
+    """Two runs: epochs 1-2, then a resumed run for epoch 3 whose metrics saved the tables
+    (and a torn last scalars line, as while a run is still writing)."""
     root = str(tmp_path / 'work')
     first = [_train_row(s, 1 + (s > 20)) for s in range(10, 41, 10)]
     first[2:2] = [_val_row(1, 0.3)]
     first.append(_val_row(2, 0.5))
-    _write_run(root, '20261125_010000', first, log_text='no tables here\n')
+    _write_run(root, '20261125_010000', first)
     second = [_train_row(s, 3) for s in (50, 60)] + [_val_row(3, 0.7)]
-    run = _write_run(root, '20261125_020000', second, log_text=LOG_TABLES)
+    run = _write_run(root, '20261125_020000', second, tables=True)
     with open(osp.join(run, 'vis_data', 'scalars.json'), 'a') as f:
         f.write('{"loss": 1.0, "st')
     return root
 
 
-def test_parse_ap_tables_known_numbers():
-    tables = plot_results.parse_ap_tables(LOG_TABLES)
+def test_saved_tables_read_back_with_known_numbers(tmp_path):
+    _save_tables(str(tmp_path))
+    tables, source = plot_results.load_tables(str(tmp_path))
     assert [t['name'] for t in tables] == ['frame-AP@0.5', 'video-AP']
+    assert source.endswith('act_video_ap.json')
     frame, video = tables
     assert frame['setting'] == 'protocol=act, frames=all, split=1, 10 videos, 18754 detections'
-    assert frame['columns'] == ['AP']
-    assert frame['classes'] == ['walk_left', 'walk_right', 'jump', 'march', 'rewind',
-                                'aerobic kick jump', 'unseen']
+    assert frame['columns'] == ['AP'] and frame['classes'] == CLASSES
     np.testing.assert_allclose(frame['ap']['AP'][:6],
                                [0.0055, 0.0069, 0.1392, 0.0011, 0.0287, 0.7273])
     assert math.isnan(frame['ap']['AP'][6])
     assert frame['num_gt'] == [232, 247, 281, 125, 44, 105, 0]
-    assert frame['num_det'] == [5905, 1730, 4159, 4321, 1132, 1507, 12]
-    assert frame['mean'] == pytest.approx({'AP': 0.1515})
-
+    assert frame['mean'] == pytest.approx({'AP': (0.0055 + 0.0069 + 0.1392 + 0.0011 + 0.0287
+                                                  + 0.7273) / 6})
     assert video['columns'] == ['AP@0.2', 'AP@0.5', 'AP@0.5:0.95']
-    assert video['ap']['AP@0.2'][2] == pytest.approx(0.2225)
     assert video['ap']['AP@0.5:0.95'][5] == pytest.approx(0.15)
     assert all(math.isnan(video['ap'][c][6]) for c in video['columns'])
-    assert video['num_gt'] == [4, 5, 6, 5, 1, 2, 0]
-    assert video['mean'] == pytest.approx({'AP@0.2': 0.2059, 'AP@0.5': 0.1694,
-                                           'AP@0.5:0.95': 0.0253})
+    assert video['mean']['AP@0.2'] == pytest.approx((0.2225 + 0.0128 + 1.0) / 6)
 
 
-def test_parse_tables_written_by_format_ap_table():
-    """The parser reads what the metrics' own formatter writes, stdout style (no prefix)."""
-    from point3d_mm.evaluation.metrics.action_map import format_ap_table
-    labels = ['Basketball', 'long jump', 'Skijet']
-    ap = {'AP@0.1': np.array([0.5, np.nan, 0.123456]), 'AP@0.5': np.array([0.25, np.nan, 0.0])}
-    text = format_ap_table('video-AP (protocol=voc, split=1, 3 videos, tubes.pkl)', labels, ap,
-                           np.array([3, 0, 7]), np.array([10, 2, 0]))
-    (table, ) = plot_results.parse_ap_tables('some output\n' + text + '\nvoc/video_mAP@0.1: 31')
-    assert table['classes'] == labels and table['num_det'] == [10, 2, 0]
-    assert table['ap']['AP@0.1'][0] == pytest.approx(0.5)
-    assert table['ap']['AP@0.1'][2] == pytest.approx(0.1235)  # printed with 2 decimals (%)
-    assert math.isnan(table['ap']['AP@0.5'][1])
-    assert table['mean'] == pytest.approx({'AP@0.1': 0.3117, 'AP@0.5': 0.125})
-
-
-def test_last_table_of_each_kind():
-    text = LOG_TABLES + LOG_TABLES.replace('13.92', '50.00')
-    tables = plot_results.last_tables(plot_results.parse_ap_tables(text))
-    assert [t['name'] for t in tables] == ['frame-AP@0.5', 'video-AP']
-    assert tables[0]['ap']['AP'][2] == pytest.approx(0.5)
+def test_a_metric_saves_its_table_beside_the_log(tmp_path):
+    """FrameMAP writes the table it logs as JSON (results_file), and the tool reads it."""
+    from point3d_mm.evaluation.metrics import FrameMAP
+    from point3d_mm.structures.act_format import dump_act
+    tube = np.array([[f, 10, 10, 50, 50] for f in range(1, 4)], np.float32)
+    dump_act(dict(labels=['run', 'jump'], gttubes={'v': {0: [tube]}}, nframes={'v': 3},
+                  resolution={'v': (64, 64)}, train_videos=[[]], test_videos=[['v']]),
+             tmp_path / 'gt.pkl')
+    metric = FrameMAP(str(tmp_path / 'gt.pkl'), results_file=str(tmp_path / 'act_frame_ap.json'))
+    metric.results = [dict(video='v', rows=np.array([[f, 0, 0.9, 10, 10, 50, 50]
+                                                     for f in range(1, 4)], np.float64))]
+    assert metric.compute_metrics(metric.results) == {'frame_mAP@0.5': 1.0}
+    (table, ), _ = plot_results.load_tables(str(tmp_path))
+    assert table['classes'] == ['run', 'jump'] and table['num_gt'] == [3, 0]
+    assert table['ap']['AP'][0] == 1.0 and math.isnan(table['ap']['AP'][1])
+    assert table['protocol'] == 'act' and table['split'] == 1
 
 
 def test_load_scalars_chains_runs(work_dir):
@@ -179,7 +164,7 @@ def test_plot_tool_writes_pngs(work_dir, tmp_path):
 
     with open(written['per_class_json']) as f:
         saved = json.load(f)
-    assert saved['source'].endswith(osp.join('20261125_020000', '20261125_020000.log'))
+    assert osp.join('20261125_020000', 'act_frame_ap.json') in saved['source']
     assert saved['tables'][0]['ap']['AP'][6] is None  # nan -> null
 
     # the saved tables and a tools/test.py --out-metrics JSON read back
@@ -189,7 +174,7 @@ def test_plot_tool_writes_pngs(work_dir, tmp_path):
     assert plot_results.load_metrics_json(str(metrics_file)) == (
         {'act/frame_mAP@0.5': 0.93, 'act/video_mAP@0.5': 0.88}, [])
     metrics, tables = plot_results.load_metrics_json(written['per_class_json'])
-    assert metrics['frame-AP@0.5 AP'] == pytest.approx(0.1515) and len(tables) == 2
+    assert metrics['frame-AP@0.5 AP'] == pytest.approx(0.1516, abs=1e-4) and len(tables) == 2
     assert math.isnan(tables[0]['ap']['AP'][6])
     empty = tmp_path / 'empty'
     empty.mkdir()
@@ -201,13 +186,19 @@ def test_plot_tool_writes_pngs(work_dir, tmp_path):
         assert image.size[0] == 320
 
 
-def test_log_option_and_nothing_to_plot(tmp_path, capsys):
-    log = tmp_path / 'eval_stdout.txt'
-    log.write_text(LOG_TABLES)
+def test_tables_option_and_nothing_to_plot(tmp_path, capsys):
+    _save_tables(str(tmp_path / 'eval'))
     out_dir = tmp_path / 'out'
-    written = plot_results.main([str(tmp_path), '--log', str(log), '--out-dir', str(out_dir)])
+    written = plot_results.main([str(tmp_path), '--tables',
+                                 str(tmp_path / 'eval' / 'act_frame_ap.json'),
+                                 str(tmp_path / 'eval' / 'act_video_ap.json'),
+                                 '--out-dir', str(out_dir)])
     assert set(written) == {'per_class_frame_ap_0.5', 'per_class_video_ap', 'per_class_json'}
     nothing = tmp_path / 'nothing'
     nothing.mkdir()
     assert plot_results.main([str(nothing)]) == {}
     assert 'nothing to plot' in capsys.readouterr().err
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"loss": 1}')
+    with pytest.raises(SystemExit, match='bad.json: not a per-class AP table'):
+        plot_results.main([str(nothing), '--tables', str(bad)])

@@ -40,6 +40,8 @@ import psutil
 import torch
 from torch import nn
 
+from point3d_mm.utils.fileio import dump_json
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(tiny=osp.join(REPO, 'configs', 'point3d_tiny_synthetic.py'),
                paper=osp.join(REPO, 'configs', 'point3d_ucf24.py'))
@@ -256,9 +258,10 @@ def train_run(config: str, data_root: str, work_dir: str, iters: int, with_cp: b
         dict: per-iteration ``iter_s`` and ``data_s`` (mmengine's ``time`` and
         ``data_time``), the batch size, the workers and the memory.
     """
-    import point3d_mm  # noqa: F401  (registers the parts in this process)
     from mmengine.config import Config
     from mmengine.runner import Runner
+
+    import point3d_mm  # noqa: F401  (registers the parts in this process)
     cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'
@@ -288,10 +291,11 @@ def backbone_step_run(config: str, num_frames: int, with_cp: bool, device: str) 
     Returns:
         dict: ``step_s`` and the memory.
     """
-    import point3d_mm  # noqa: F401
     from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
+    import point3d_mm  # noqa: F401
     init_default_scope('mmaction')
     cfg = Config.fromfile(config)
     backbone_cfg = dict(cfg.model.backbone, with_cp=with_cp)
@@ -312,7 +316,7 @@ def train_section(iters: int, device: str, threads: Optional[int], backbone_fram
                   warmup: int = 2) -> List[Dict]:
     """Tiny-config training, and a paper-scale backbone step, without and with activation
     checkpointing."""
-    from point3d_mm.datasets import SyntheticActions
+    from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
     rows = []
     with tempfile.TemporaryDirectory(prefix='point3d_bench_') as tmp:
         SyntheticActions(seed=0).generate(osp.join(tmp, 'data'))
@@ -432,8 +436,9 @@ def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    import point3d_mm  # noqa: F401
     from mmengine.registry import init_default_scope
+
+    import point3d_mm  # noqa: F401
     init_default_scope('mmaction')
     report = dict(machine=machine_info(args.device), args=vars(args), inference=[],
                   speed_options=[])
@@ -462,9 +467,7 @@ def main() -> None:
             0 if 'paper' in args.skip else args.backbone_frames)
     report['machine']['load_average_at_end'] = [round(x, 2) for x in os.getloadavg()]
     print_report(report)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(report, f, indent=1)
+    dump_json(report, args.out)
     print(f'wrote {args.out}')
 
 

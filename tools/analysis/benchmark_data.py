@@ -15,7 +15,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import point3d_mm  # noqa: F401  (registers the dataset and transforms)
-from point3d_mm.datasets import SyntheticActions
+from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -97,6 +97,7 @@ model = dict(test_cfg=dict(max_per_frame={max_per_frame}))
 def write_checkpoint(config: str, path: str) -> None:
     """The config's model at random initialisation (seed 0), as a weights-only checkpoint."""
     import torch
+
     import point3d_mm  # noqa: F401
     from point3d_mm.apis import init_detector
     torch.manual_seed(0)
@@ -232,7 +233,7 @@ def main(argv=None) -> int:
     print(format_table(report))
     text = json.dumps(report, indent=1)
     if args.json:
-        from point3d_mm.utils.compat import atomic_write
+        from point3d_mm.utils.fileio import atomic_write
         atomic_write(text.encode(), args.json)
         print(f'written to {osp.abspath(args.json)}')
     else:

@@ -9,8 +9,11 @@ Examples::
 
 DETECTIONS is what ``FrameMAP``/``VideoMAP(dump_detections=...)`` write (``.npz``, ``.pkl``
 or ``.csv``), or ACT/MOC-Detector's ``frame_detections.pkl`` (a bare (D, 8) array whose
-video indices refer to the test split). Tubes are linked with ``TubeLinker`` unless
-``--tubes`` gives them. Every printed result names the protocol and the frames scored.
+video indices refer to the test split). They are scored by the registered ``FrameMAP`` and
+``VideoMAP`` metrics through mmengine's ``Evaluator.offline_evaluate``, as a test run scores
+them; tubes are linked as ``--config``'s ``VideoMAP`` links them (``TubeLinker``'s defaults
+without one) unless ``--tubes`` gives them. Every printed result names the protocol and the
+frames scored.
 """
 import argparse
 import json
@@ -18,14 +21,15 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+from mmengine.config import Config
+from mmengine.evaluator import Evaluator
+from mmengine.registry import init_default_scope
 
-from point3d_mm.evaluation.functional import (FRAME_SETS, PROTOCOLS, VIDEO_AVERAGE_THRS,
-                                              class_agnostic, frame_ap, load_frame_detections,
-                                              load_tubes, video_ap)
-from point3d_mm.evaluation.metrics import format_ap_table
-from point3d_mm.evaluation.functional import TubeLinker
-from point3d_mm.utils.compat import atomic_open
-from point3d_mm.utils.safe_pickle import safe_pickle_load
+import point3d_mm  # noqa: F401  (registers FrameMAP, VideoMAP and TubeLinker)
+from point3d_mm.apis import linker_config
+from point3d_mm.evaluation.functional import FRAME_SETS, PROTOCOLS, load_frame_detections
+from point3d_mm.structures.act_format import load_act
+from point3d_mm.utils.fileio import dump_json
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -40,13 +44,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--iou-thr', type=float, default=0.5, help='frame-mAP IoU threshold')
     parser.add_argument('--video-iou-thrs', type=float, nargs='+', default=[0.1, 0.2, 0.5, 0.75])
     parser.add_argument('--tubes', help='score these tubes (.pkl) instead of linking')
-    parser.add_argument('--linker', default='{}',
-                        help='TubeLinker arguments as JSON, e.g. \'{"max_gap": 3}\'')
+    parser.add_argument('--config', help='link tubes as this model config does (the linker '
+                        'of its VideoMAP evaluator)')
+    parser.add_argument('--linker', help='TubeLinker arguments as JSON, e.g. \'{"max_gap": 3}\' '
+                        '(over those of --config)')
     parser.add_argument('--no-video', action='store_true', help='frame-mAP only')
     parser.add_argument('--class-agnostic', action='store_true',
                         help="frame-AP of detection alone: every class merged into 'actor', a "
                         "box's rows of several classes into one (implies --no-video)")
     parser.add_argument('--out', help='also write the metrics to this JSON file')
+    parser.add_argument('--out-dir', help='write the per-class AP tables here as JSON (for '
+                        'tools/analysis/plot_results.py --tables)')
     return parser.parse_args(argv)
 
 
@@ -67,47 +75,57 @@ def select_test_videos(detections: np.ndarray, names: Optional[List[str]],
     return kept
 
 
+def as_data_samples(detections: np.ndarray, videos: Sequence[str]) -> List[dict]:
+    """One predicted data sample per video, as the test loop gives the metrics: the (D, 8)
+    rows ``video_index, frame, label, score, x1, y1, x2, y2`` of each video with their frames
+    as ``frame_ids`` and ``pred_instances.frame_inds`` indexing them."""
+    samples = []
+    for index, video in enumerate(videos):
+        rows = detections[detections[:, 0] == index]
+        frame_ids, frame_inds = np.unique(rows[:, 1].astype(np.int64), return_inverse=True)
+        samples.append(dict(video=video, frame_ids=frame_ids.tolist(), key_frame_index=0,
+                            pred_instances=dict(labels=rows[:, 2].astype(np.int64),
+                                                scores=rows[:, 3], bboxes=rows[:, 4:8],
+                                                frame_inds=frame_inds.ravel())))
+    return samples
+
+
+def metric_configs(args: argparse.Namespace) -> List[dict]:
+    """The registered metrics that score these detections, as a test config would list them."""
+    common = dict(ann_file=args.gt, split=args.split, protocol=args.protocol)
+    out = (lambda name: None) if not args.out_dir else (
+        lambda name: f'{args.out_dir}/{args.protocol}_{name}.json')
+    metrics = [dict(type='FrameMAP', iou_thr=args.iou_thr, frames=args.frames,
+                    class_agnostic=args.class_agnostic, results_file=out('frame_ap'),
+                    **common)]
+    if not (args.no_video or args.class_agnostic):
+        linker = linker_config(Config.fromfile(args.config)) if args.config else dict(
+            type='TubeLinker')
+        linker.update(json.loads(args.linker or '{}'))
+        metrics.append(dict(type='VideoMAP', iou_thrs=tuple(args.video_iou_thrs),
+                            linker=linker, tubes_file=args.tubes,
+                            results_file=out('video_ap'), **common))
+    return metrics
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     args = parse_args(argv)
-    gt = safe_pickle_load(args.gt)
-    videos = [str(v) for v in gt['test_videos'][args.split - 1]]
+    gt = load_act(args.gt, required=('labels', 'gttubes', 'test_videos'))
+    if not 1 <= args.split <= len(gt['test_videos']):
+        sys.exit(f'{args.gt}: --split must be in 1..{len(gt["test_videos"])}, got {args.split}')
+    videos = gt['test_videos'][args.split - 1]
     detections, names = load_frame_detections(args.detections)
     detections = select_test_videos(detections, names, videos)
-    setting = f'protocol={args.protocol}, split={args.split}, {len(videos)} videos'
-    metrics: Dict[str, float] = {}
-    if args.class_agnostic:
-        gt, detections = class_agnostic(gt, detections)
-        setting += ', class-agnostic'
-        args.no_video = True
-
-    frame = frame_ap(gt, detections, videos, args.iou_thr, args.protocol, args.frames)
-    print(format_ap_table(f'frame-AP@{args.iou_thr:g} ({setting}, frames={args.frames}, '
-                          f'{len(detections)} detections)', frame['labels'],
-                          {'AP': frame['ap']}, frame['num_gt'], frame['num_det']))
-    prefix = ('annotated_' if args.frames == 'annotated' else '') + (
-        'agnostic_' if args.class_agnostic else '')
-    metrics[f'{args.protocol}/{prefix}frame_mAP@{args.iou_thr:g}'] = frame['mAP']
-
-    if not args.no_video:
-        if args.tubes:
-            tubes, source = load_tubes(args.tubes), args.tubes
-        else:
-            tubes = TubeLinker(**json.loads(args.linker)).link_videos(detections, videos)
-            source = 'tubes linked from all frames'
-        video = video_ap(gt, tubes, videos, args.video_iou_thrs, args.protocol,
-                         VIDEO_AVERAGE_THRS)
-        print(format_ap_table(f'video-AP ({setting}, {source})', video['labels'],
-                              {f'AP@{k}': v for k, v in video['ap'].items()},
-                              video['num_gt'], video['num_det']))
-        metrics.update({f'{args.protocol}/video_mAP@{k}': v for k, v in video['mAP'].items()})
-
+    init_default_scope('mmaction')
+    evaluator = Evaluator(metric_configs(args))
+    samples = as_data_samples(detections, videos)
+    metrics = evaluator.offline_evaluate(samples, chunk_size=max(1, len(samples)))
     for name, value in metrics.items():
         print(f'{name}: {100 * value:.2f}' + (f' (frames={args.frames})' if 'frame' in name
                                               else ''))
     if args.out:
-        with atomic_open(args.out, 'w', encoding='utf-8') as f:
-            json.dump(dict(metrics, protocol=args.protocol, frames=args.frames,
-                           split=args.split), f, indent=2)
+        dump_json(dict(metrics, protocol=args.protocol, frames=args.frames, split=args.split),
+                  args.out, indent=2)
     return metrics
 
 

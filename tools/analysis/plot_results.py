@@ -1,39 +1,37 @@
 """Plot training curves and per-class APs of a work dir as PNG.
 
-    python tools/analysis/plot_results.py WORK_DIR [--out-dir DIR] [--log LOG]
+    python tools/analysis/plot_results.py WORK_DIR [--out-dir DIR] [--tables JSON ...]
         [--metrics METRICS_JSON] [--fig-size 8 5] [--dpi 100] [--linear-loss]
 
-Reads what mmengine and the point3d_mm metrics leave in a work dir:
+Reads what mmengine and the point3d_mm metrics leave in a work dir, as data (no log text):
 
 * ``WORK_DIR/<timestamp>/vis_data/scalars.json`` of every run (JSON lines; training rows carry
-  the loss terms and learning rates by iteration, validation rows the metrics by epoch).
-  Runs are chained in timestamp order; a later run replaces the earlier runs' rows from its
-  own first step on (a resumed run continues the curve, a restarted one replaces it).
-* the per-class AP tables that ``FrameMAP``/``VideoMAP`` log (and that
-  ``tools/analysis/eval_detections.py`` prints): the last table of each kind in the newest
-  ``WORK_DIR/<timestamp>/<timestamp>.log`` that holds one (after ``mim test`` that is the
-  test run), or in ``--log`` (a log file or a saved stdout).
+  the loss terms and learning rates by iteration, validation rows the metrics by epoch or
+  iteration). Runs are chained in timestamp order; a later run replaces the earlier runs'
+  rows from its own first step on (a resumed run continues the curve, a restarted one
+  replaces it).
+* the per-class AP tables that ``FrameMAP``/``VideoMAP`` save beside the log
+  (``<prefix>_frame_ap.json``, ``<prefix>_video_ap.json``), in the newest run folder that has
+  them (after ``mim test`` that is the test run), or ``--tables`` (also what
+  ``tools/analysis/eval_detections.py --out-dir`` writes).
 * with ``--metrics``, a metrics JSON of ``tools/test.py --out-metrics`` or
-  ``eval_detections.py --out`` (mean metrics only: neither holds per-class APs), or the
-  ``per_class_ap.json`` this tool writes.
+  ``eval_detections.py --out`` (mean metrics), or the ``per_class_ap.json`` this tool writes.
 
 Writes into ``--out-dir`` (default ``WORK_DIR/plots``): ``train_loss.png`` (every ``loss*``
 term by iteration), ``train_lr.png`` (every learning rate), ``val_metrics.png`` (every
-validation metric by epoch), ``per_class_<table>.png`` (one horizontal bar chart per table;
-``-`` classes, with no ground truth, get no bar), ``metrics_summary.png`` (with
-``--metrics``) and ``per_class_ap.json`` (the parsed tables). Files are written to a temporary
-name and renamed, so a reader never sees half a PNG. The curves are ``--fig-size`` inches ×
-``--dpi``; a per-class chart is as wide and at least as tall, taller for many classes.
+validation metric), ``per_class_<table>.png`` (one horizontal bar chart per table; classes
+without ground truth get no bar), ``metrics_summary.png`` (with ``--metrics``) and
+``per_class_ap.json`` (the tables). Files are written atomically. The curves are
+``--fig-size`` inches × ``--dpi``; a per-class chart is as wide and at least as tall, taller
+for many classes.
 """
 import argparse
 import glob
 import json
 import math
-import os
 import os.path as osp
 import re
 import sys
-import tempfile
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import matplotlib
@@ -42,11 +40,10 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from point3d_mm.utils.fileio import atomic_open, dump_json  # noqa: E402
+
 #: Keys of the scalar rows that are not curves.
 BOOKKEEPING_KEYS = ('step', 'epoch', 'iter', 'time', 'data_time', 'memory', 'eta')
-#: The title line of a ``format_ap_table`` table, possibly after mmengine's log prefix.
-TITLE_RE = re.compile(r'(?:^|\s-\s)((?:frame-AP@\S+)|(?:video-AP)) \((.*)\)\s*$')
-ANSI_RE = re.compile(r'\x1b\[[0-9;]*m')
 RUN_DIR_RE = re.compile(r'^\d{8}_\d{6}$')
 
 
@@ -143,99 +140,45 @@ def _ordered_keys(rows: Sequence[dict], keep) -> List[str]:
     return list(keys)
 
 
-def _cell(text: str) -> float:
-    """A table cell: a percentage, or ``-`` for an unscored class (nan)."""
-    return math.nan if text == '-' else float(text) / 100
+def read_table_file(path: str) -> List[dict]:
+    """The per-class tables of one JSON file: a table ``FrameMAP``/``VideoMAP`` saved
+    (``<prefix>_frame_ap.json``, ``<prefix>_video_ap.json``) or this tool's
+    ``per_class_ap.json`` (``{"tables": [...]}``)."""
+    with open(path, encoding='utf-8') as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as error:
+            raise SystemExit(f'{path}: not a JSON file ({error})') from None
+    tables = data.get('tables', [data]) if isinstance(data, dict) else None
+    if not tables or not all(isinstance(t, dict) and {'name', 'classes', 'ap'} <= set(t)
+                             for t in tables):
+        raise SystemExit(f'{path}: not a per-class AP table (expected the JSON that FrameMAP/'
+                         'VideoMAP write beside the log)')
+    return [_nan_table(t) for t in tables]
 
 
-def parse_ap_tables(text: str) -> List[dict]:
-    """Every per-class AP table in a log or stdout text, in order.
-
-    The tables are those of :func:`point3d_mm.evaluation.metrics.action_map.format_ap_table`:
-    a title line (``frame-AP@0.5 (protocol=act, ...)`` or ``video-AP (...)``, after
-    mmengine's log prefix in a log file), a header ``class <columns> #gt #det``, one row
-    per class (APs in %, ``-`` for a class without ground truth, then the two counts) and a
-    ``mean`` row. Class names may contain spaces.
-
-    Returns:
-        list[dict]: ``name`` (``frame-AP@0.5`` or ``video-AP``), ``setting`` (the text in
-        the title's parentheses), ``columns`` (AP column names), ``classes``, ``ap``
-        ({column: [AP in [0, 1] or nan per class]}), ``num_gt``, ``num_det`` and ``mean``
-        ({column: mean AP or nan}).
-    """
-    lines = [ANSI_RE.sub('', line.rstrip('\r\n')) for line in text.splitlines()]
-    tables = []
-    i = 0
-    while i < len(lines):
-        match = TITLE_RE.search(lines[i])
-        header = lines[i + 1].split() if i + 1 < len(lines) else []
-        if (match is None or len(header) < 4 or header[0] != 'class'
-                or header[-2:] != ['#gt', '#det']):
-            i += 1
-            continue
-        columns = header[1:-2]
-        table = dict(name=match.group(1), setting=match.group(2), columns=columns,
-                     classes=[], ap={c: [] for c in columns}, num_gt=[], num_det=[],
-                     mean={c: math.nan for c in columns})
-        i += 2
-        while i < len(lines):
-            parts = lines[i].rsplit(None, len(columns) + 2)
-            if len(parts) == len(columns) + 1 and parts[0].strip() == 'mean':
-                try:
-                    table['mean'] = {c: _cell(v) for c, v in zip(columns, parts[1:])}
-                except ValueError:
-                    break
-                i += 1
-                break
-            if len(parts) != len(columns) + 3:
-                break
-            try:
-                cells = [_cell(v) for v in parts[1:1 + len(columns)]]
-                num_gt, num_det = int(parts[-2]), int(parts[-1])
-            except ValueError:
-                break
-            table['classes'].append(parts[0].strip())
-            for column, value in zip(columns, cells):
-                table['ap'][column].append(value)
-            table['num_gt'].append(num_gt)
-            table['num_det'].append(num_det)
-            i += 1
-        if table['classes']:
-            tables.append(table)
-    return tables
-
-
-def last_tables(tables: Iterable[dict]) -> List[dict]:
-    """The last table of each kind (``frame-AP@0.5``, ``video-AP``, ...), in first-seen
-    order of the kinds."""
-    by_name: Dict[str, dict] = {}
-    for table in tables:
-        by_name.pop(table['name'], None)
-        by_name[table['name']] = table
-    return list(by_name.values())
-
-
-def find_logs(work_dir: str) -> List[str]:
-    """The mmengine log files of a work dir's runs (or of one run folder), newest first."""
+def find_table_files(work_dir: str) -> List[str]:
+    """The per-class AP tables the metrics saved in the newest run folder that has any (after
+    ``mim test``, the test run), or in the folder itself."""
     if osp.isfile(work_dir):
         return []
-    candidates = glob.glob(osp.join(work_dir, '*', '*.log')) + glob.glob(
-        osp.join(work_dir, '*.log'))
-    logs = [p for p in candidates
-            if osp.splitext(osp.basename(p))[0] == osp.basename(osp.dirname(p))
-            and RUN_DIR_RE.match(osp.basename(osp.dirname(p)))]
-    return sorted(logs, key=lambda p: osp.basename(osp.dirname(p)), reverse=True)
+    runs = sorted((d for d in glob.glob(osp.join(work_dir, '*'))
+                   if osp.isdir(d) and RUN_DIR_RE.match(osp.basename(d))), reverse=True)
+    for folder in runs + [work_dir]:
+        files = sorted(glob.glob(osp.join(folder, '*_frame_ap.json'))) + sorted(
+            glob.glob(osp.join(folder, '*_video_ap.json')))
+        if files:
+            return files
+    return []
 
 
-def load_tables(work_dir: str, log: Optional[str] = None) -> Tuple[List[dict], Optional[str]]:
-    """The last table of each kind from ``log``, or from the newest log of the work dir
-    that holds a table; also the file they came from."""
-    for path in ([log] if log else find_logs(work_dir)):
-        with open(path, encoding='utf-8', errors='replace') as f:
-            tables = last_tables(parse_ap_tables(f.read()))
-        if tables:
-            return tables, path
-    return [], None
+def load_tables(work_dir: str, files: Optional[Sequence[str]] = None
+                ) -> Tuple[List[dict], Optional[str]]:
+    """The per-class tables of ``files``, or of :func:`find_table_files`; also where they
+    came from."""
+    files = list(files or find_table_files(work_dir))
+    tables = [table for path in files for table in read_table_file(path)]
+    return tables, (', '.join(files) if files else None)
 
 
 def load_metrics_json(path: str) -> Tuple[Dict[str, float], List[dict]]:
@@ -249,7 +192,8 @@ def load_metrics_json(path: str) -> Tuple[Dict[str, float], List[dict]]:
         data = json.load(f)
     if not isinstance(data, dict):
         raise ValueError(f'{path}: expected a JSON object of metrics')
-    tables = [_nan_table(t) for t in data.get('tables', [])]
+    tables = [_nan_table(t) for t in data.get('tables', [])] + (
+        [_nan_table(data)] if {'name', 'classes', 'ap'} <= set(data) else [])
     metrics = {key: float(value) for key, value in data.items()
                if isinstance(value, (int, float)) and not isinstance(value, bool)
                and key not in BOOKKEEPING_KEYS + ('split', )}
@@ -269,32 +213,11 @@ def _nan_table(table: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------- writing
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _publish(tmp: str, path: str) -> None:
-    """Give a finished temporary file the usual permissions and move it into place."""
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600 files
-    os.replace(tmp, path)
-
-
 def save_figure(fig, path: str, dpi: int) -> str:
-    """Write a figure as PNG atomically (temporary file in the same folder, then rename)."""
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp',
-                               dir=out_dir)
+    """Write a figure as PNG atomically."""
     try:
-        with os.fdopen(fd, 'wb') as f:
+        with atomic_open(path, 'wb') as f:
             fig.savefig(f, format='png', dpi=dpi)
-        _publish(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
     finally:
         plt.close(fig)
     return path
@@ -302,29 +225,8 @@ def save_figure(fig, path: str, dpi: int) -> str:
 
 def save_json(data, path: str) -> str:
     """Write JSON atomically; nan becomes null."""
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp',
-                               dir=out_dir)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            json.dump(_json_safe(data), f, indent=2)
-        _publish(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    dump_json(data, path, indent=2)
     return path
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def slug(name: str) -> str:
@@ -448,8 +350,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('work_dir', help='work dir (runs in <timestamp>/ folders), one run '
                         'folder, or a scalars.json file')
     parser.add_argument('--out-dir', help='where to write the PNGs (default: WORK_DIR/plots)')
-    parser.add_argument('--log', help='read the per-class tables from this log or stdout '
-                        'text instead of the newest run log')
+    parser.add_argument('--tables', nargs='+', help='per-class AP JSON files (what FrameMAP/'
+                        'VideoMAP save beside the log, or eval_detections.py --out-dir) instead '
+                        "of the newest run folder's")
     parser.add_argument('--metrics', help='metrics JSON (tools/test.py --out-metrics, '
                         'eval_detections.py --out, or per_class_ap.json)')
     parser.add_argument('--fig-size', type=float, nargs=2, default=(8.0, 5.0),
@@ -488,7 +391,7 @@ def main(argv=None) -> Dict[str, str]:
         if path:
             written[name] = path
 
-    tables, source = load_tables(args.work_dir, args.log)
+    tables, source = load_tables(args.work_dir, args.tables)
     metrics: Dict[str, float] = {}
     if args.metrics:
         metrics, json_tables = load_metrics_json(args.metrics)

@@ -17,8 +17,8 @@ from typing import Dict, List, Optional, Tuple
 
 import cv2
 
-from point3d_mm.datasets import dump_act
-from point3d_mm.datasets.converters import csv_to_act, read_csv_rows
+from point3d_mm.structures.act_format import dump_act
+from point3d_mm.datasets.preparation.csv_annotations import csv_to_act, read_csv_rows
 
 
 def parse_args() -> argparse.Namespace:

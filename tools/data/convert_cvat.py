@@ -14,10 +14,10 @@ import argparse
 import os.path as osp
 import sys
 
-from point3d_mm.datasets.act_format import dump_act
-from point3d_mm.datasets.cvat import cvat_to_act, read_cvat_video
-from point3d_mm.datasets.frame_extraction import FRAME_TMPL, count_frames
-from point3d_mm.datasets.ucf24_corrected import read_name_list
+from point3d_mm.structures.act_format import dump_act
+from point3d_mm.datasets.preparation.cvat import cvat_to_act, read_cvat_video
+from point3d_mm.datasets.preparation.frame_extraction import FRAME_TMPL, count_frames
+from point3d_mm.datasets.preparation.ucf24_corrected import read_name_list
 
 
 def parse_args() -> argparse.Namespace:

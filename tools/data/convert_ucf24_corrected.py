@@ -10,9 +10,8 @@ labels, resolution) used by ACT, MOC and YOWO. Example::
 import argparse
 import sys
 
-from point3d_mm.datasets.act_format import dump_act
-from point3d_mm.datasets.ucf24_corrected import (corrected_to_act, load_corrected_annotations,
-                                                 read_name_list)
+from point3d_mm.structures.act_format import dump_act
+from point3d_mm.datasets.preparation.ucf24_corrected import (corrected_to_act, load_corrected_annotations, read_name_list)
 
 
 def parse_args() -> argparse.Namespace:

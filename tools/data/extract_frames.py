@@ -15,9 +15,9 @@ failures and frame-count mismatches are listed per video at the end, and the exi
 import argparse
 import sys
 
-from point3d_mm.datasets.act_format import load_act
-from point3d_mm.datasets.frame_extraction import FRAME_TMPL, extract_videos, find_videos
-from point3d_mm.datasets.ucf24_corrected import read_name_list
+from point3d_mm.structures.act_format import load_act
+from point3d_mm.datasets.preparation.frame_extraction import (FRAME_TMPL, extract_videos, find_videos)
+from point3d_mm.datasets.preparation.ucf24_corrected import read_name_list
 
 
 def parse_args() -> argparse.Namespace:

@@ -1,4 +1,5 @@
-# Synthetic actions (point3d_mm.datasets.SyntheticActions) in the ACT format, the embedded
+# Synthetic actions (point3d_mm.datasets.preparation.synthetic_actions) in the ACT format,
+# the embedded
 # default of the demo and the tests. Make it with:
 #   python tools/data/make_synthetic.py --out data/synthetic
 # No horizontal flip: it would turn walk_left into walk_right.

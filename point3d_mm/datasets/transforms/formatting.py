@@ -3,12 +3,12 @@ from typing import Dict, Sequence
 
 import numpy as np
 import torch
-from mmcv.transforms import BaseTransform
-from mmengine.structures import InstanceData
 from mmaction.registry import TRANSFORMS
 from mmaction.structures import ActionDataSample
+from mmcv.transforms import BaseTransform
+from mmengine.structures import InstanceData
 
-from .geometry import boxes_to_knots
+from ...structures.geometry import box_knots
 
 
 @TRANSFORMS.register_module()
@@ -54,7 +54,7 @@ class PackPoint3DInputs(BaseTransform):
         track_ids = results.get('gt_track_ids', results.get('entity_ids', np.arange(num)))
         knots = results.get('gt_knots')
         if knots is None:
-            knots = boxes_to_knots(bboxes)
+            knots = box_knots(np.asarray(bboxes, np.float32).reshape(-1, 4))
         data_sample = ActionDataSample()
         data_sample.gt_instances = InstanceData(
             bboxes=torch.from_numpy(bboxes),

@@ -4,11 +4,11 @@ from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
+from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 from mmengine import fileio
-from mmaction.registry import TRANSFORMS
 
-from ..video_reader import CorruptFrameError, OpenCVVideoReader
+from ...utils.video import CorruptFrameError, OpenCVVideoReader
 
 
 def set_clip_frames(results: Dict, imgs: List[np.ndarray]) -> Dict:

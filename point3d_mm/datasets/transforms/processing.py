@@ -10,12 +10,12 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import cv2
 import mmcv
 import numpy as np
+from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
-from mmaction.registry import TRANSFORMS
 
-from .geometry import (BOX_KNOT_FLIP_INDICES, INSTANCE_KEYS, affine_results, flip_boxes,
-                       flip_knots)
+from ...structures.geometry import BOX_KNOT_FLIP_INDICES, flip_boxes, flip_knots
+from .affine import INSTANCE_KEYS, affine_results
 
 
 def _as_size(size: Union[int, Sequence[int]]) -> Tuple[int, int]:

@@ -3,9 +3,16 @@
 Usable without a model: score the frame detections or tubes of any detector against an ACT
 ground-truth dict (see ``docs/evaluation_protocols.md``).
 """
-from .action_ap import (ACT_EVAL_TUBE_NMS_THR, FRAME_SETS, MULTISPORTS_SKIPPED_LABELS,
-                        VIDEO_AVERAGE_THRS, average_precision, class_agnostic, frame_ap,
-                        video_ap)
+from .action_ap import (
+                        ACT_EVAL_TUBE_NMS_THR,
+                        FRAME_SETS,
+                        MULTISPORTS_SKIPPED_LABELS,
+                        VIDEO_AVERAGE_THRS,
+                        average_precision,
+                        class_agnostic,
+                        frame_ap,
+                        video_ap,
+)
 from .detection_io import load_frame_detections, load_tubes, save_frame_detections, save_tubes
 from .nms import nms2d, tube_nms
 from .overlaps import PROTOCOLS, Tube, check_protocol, iou2d, paired_iou, tube_iou

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ...utils.compat import atomic_open
+from ...utils.fileio import atomic_open
 from ...utils.safe_pickle import safe_pickle_load
 from .overlaps import Tube
 

@@ -1,16 +1,27 @@
 """frame-mAP and video-mAP metrics for mmengine evaluators (ACT ground-truth datasets)."""
+import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
+from mmaction.registry import METRICS, TASK_UTILS
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger, print_log
 from mmengine.structures import BaseDataElement
 
-from mmaction.registry import METRICS, TASK_UTILS
-from point3d_mm.utils.safe_pickle import safe_pickle_load
-
-from ..functional import (FRAME_SETS, VIDEO_AVERAGE_THRS, TubeLinker, check_protocol, frame_ap,
-                          save_frame_detections, save_tubes, video_ap)
+from ...structures.act_format import load_act
+from ...utils.fileio import dump_json
+from ..functional import (
+    FRAME_SETS,
+    VIDEO_AVERAGE_THRS,
+    TubeLinker,
+    check_protocol,
+    class_agnostic,
+    frame_ap,
+    load_tubes,
+    save_frame_detections,
+    save_tubes,
+    video_ap,
+)
 
 # The linker is pure numpy (evaluation.functional); registering it here lets configs name it.
 TASK_UTILS.register_module(module=TubeLinker)
@@ -30,23 +41,24 @@ class _ActionDetectionMetric(BaseMetric):
         protocol: ``'act'`` or ``'voc'``.
         dump_detections: If set, the frame detections are written there (``.npz``,
             ``.pkl`` or ``.csv``) for ``tools/analysis/eval_detections.py``.
+        results_file: Where the per-class APs go as JSON (the table the log shows, with the
+            protocol, split and thresholds); by default ``<prefix>_<metric>.json`` beside the
+            run's log file, none when there is no log file.
         collect_device: ``'cpu'`` or ``'gpu'``, for gathering across processes.
         prefix: Prefix of the metric names; defaults to the protocol.
     """
 
     def __init__(self, ann_file: str, split: int = 1, protocol: str = 'act',
                  dump_detections: Optional[str] = None, collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None, results_file: Optional[str] = None) -> None:
         check_protocol(protocol)
         super().__init__(collect_device=collect_device, prefix=prefix or protocol)
         self.ann_file = ann_file
         self.protocol = protocol
         self.split = split
         self.dump_detections = dump_detections
-        self.gt = safe_pickle_load(ann_file)
-        missing = {'labels', 'gttubes', 'test_videos'} - set(self.gt)
-        if missing:
-            raise ValueError(f'{ann_file}: not an ACT ground truth, missing {sorted(missing)}')
+        self.results_file = results_file
+        self.gt = load_act(ann_file, required=('labels', 'gttubes', 'test_videos'))
         if not 1 <= split <= len(self.gt['test_videos']):
             raise ValueError(f'{ann_file}: split must be in 1..{len(self.gt["test_videos"])}, '
                              f'got {split}')
@@ -89,6 +101,22 @@ class _ActionDetectionMetric(BaseMetric):
         rows = rows[rows[first[owner], 1] == rows[:, 1]]
         return np.delete(rows, 1, axis=1)
 
+    def _report(self, name: str, setting: str, result: dict,
+                columns: Dict[str, np.ndarray]) -> None:
+        """Log the per-class table and save it as JSON (see ``results_file``)."""
+        table = ap_table(name, setting, result['labels'], columns, result['num_gt'],
+                         result['num_det'])
+        table.update(protocol=self.protocol, split=self.split, ann_file=self.ann_file)
+        print_log(format_ap_table(f'{name} ({setting})', result['labels'], columns,
+                                  result['num_gt'], result['num_det']), logger='current')
+        path = self.results_file
+        log_file = MMLogger.get_current_instance().log_file
+        if path is None and log_file:
+            kind = name.split('@')[0].lower().replace('-', '_')
+            path = osp.join(osp.dirname(log_file), f'{self.prefix}_{kind}.json')
+        if path:
+            dump_json(table, path)
+
     def _dump(self, detections: np.ndarray) -> None:
         if self.dump_detections:
             save_frame_detections(self.dump_detections, detections, self.videos)
@@ -107,30 +135,37 @@ class FrameMAP(_ActionDetectionMetric):
     Args:
         iou_thr: IoU threshold of a match.
         frames: ``'all'`` or ``'annotated'``.
+        class_agnostic: Score detection alone (:func:`class_agnostic`): every class merged
+            into ``'actor'``; the metric is named ``agnostic_frame_mAP@<iou_thr>``.
     """
 
     def __init__(self, ann_file: str, split: int = 1, iou_thr: float = 0.5,
-                 protocol: str = 'act', frames: str = 'all',
+                 protocol: str = 'act', frames: str = 'all', class_agnostic: bool = False,
                  dump_detections: Optional[str] = None, collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None, results_file: Optional[str] = None) -> None:
         if frames not in FRAME_SETS:
             raise ValueError(f'frames must be one of {FRAME_SETS}, got {frames!r}')
-        super().__init__(ann_file, split, protocol, dump_detections, collect_device, prefix)
+        super().__init__(ann_file, split, protocol, dump_detections, collect_device, prefix,
+                         results_file)
         self.iou_thr = iou_thr
         self.frames = frames
+        self.class_agnostic = class_agnostic
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         detections = self._detections(results)
         self._dump(detections)
-        result = frame_ap(self.gt, detections, self.videos, self.iou_thr, self.protocol,
-                          self.frames)
-        name = f'frame_mAP@{self.iou_thr:g}'
+        gt = self.gt
         setting = (f'protocol={self.protocol}, frames={self.frames}, split={self.split}, '
                    f'{len(self.videos)} videos, {len(detections)} detections')
-        print_log(format_ap_table(f'frame-AP@{self.iou_thr:g} ({setting})', result['labels'],
-                                  {'AP': result['ap']}, result['num_gt'], result['num_det']),
-                  logger='current')
-        prefix = 'annotated_' if self.frames == 'annotated' else ''
+        if self.class_agnostic:
+            gt, detections = class_agnostic(gt, detections)
+            setting += ', class-agnostic'
+        result = frame_ap(gt, detections, self.videos, self.iou_thr, self.protocol,
+                          self.frames)
+        name = f'frame_mAP@{self.iou_thr:g}'
+        self._report(f'frame-AP@{self.iou_thr:g}', setting, result, {'AP': result['ap']})
+        prefix = ('annotated_' if self.frames == 'annotated' else '') + (
+            'agnostic_' if self.class_agnostic else '')
         return {prefix + name: result['mAP']}
 
 
@@ -146,35 +181,64 @@ class VideoMAP(_ActionDetectionMetric):
         iou_thrs: Spatio-temporal IoU thresholds.
         linker: A :class:`TubeLinker` or its config.
         dump_tubes: If set, the linked tubes are written there (``.pkl``).
+        tubes_file: Score the tubes of this file (``.pkl``, as ``dump_tubes`` writes) instead
+            of linking the frame detections.
     """
 
     def __init__(self, ann_file: str, split: int = 1,
                  iou_thrs: Sequence[float] = (0.1, 0.2, 0.5, 0.75), protocol: str = 'act',
                  linker: Union[dict, TubeLinker] = dict(type='TubeLinker'),
                  dump_detections: Optional[str] = None, dump_tubes: Optional[str] = None,
-                 collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
-        super().__init__(ann_file, split, protocol, dump_detections, collect_device, prefix)
+                 tubes_file: Optional[str] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None, results_file: Optional[str] = None) -> None:
+        super().__init__(ann_file, split, protocol, dump_detections, collect_device, prefix,
+                         results_file)
         self.iou_thrs = tuple(iou_thrs)
         self.linker = TASK_UTILS.build(linker) if isinstance(linker, dict) else linker
         self.dump_tubes = dump_tubes
+        self.tubes_file = tubes_file
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         detections = self._detections(results)
         self._dump(detections)
-        tubes = self.linker.link_videos(detections, self.videos)
+        if self.tubes_file:
+            tubes, source = load_tubes(self.tubes_file), self.tubes_file
+        else:
+            tubes = self.linker.link_videos(detections, self.videos)
+            source = 'tubes linked from all frames'
         if self.dump_tubes:
             save_tubes(self.dump_tubes, tubes)
             print_log(f'tubes written to {self.dump_tubes}', logger='current')
         result = video_ap(self.gt, tubes, self.videos, self.iou_thrs, self.protocol,
                           VIDEO_AVERAGE_THRS)
-        setting = (f'protocol={self.protocol}, tubes linked from all frames, '
+        setting = (f'protocol={self.protocol}, {source}, '
                    f'split={self.split}, {len(self.videos)} videos, '
                    f'{sum(map(len, tubes.values()))} tubes')
-        print_log(format_ap_table(f'video-AP ({setting})', result['labels'],
-                                  {f'AP@{k}': v for k, v in result['ap'].items()},
-                                  result['num_gt'], result['num_det']),
-                  logger='current')
+        self._report('video-AP', setting, result,
+                     {f'AP@{k}': v for k, v in result['ap'].items()})
         return {f'video_mAP@{k}': v for k, v in result['mAP'].items()}
+
+
+def ap_table(name: str, setting: str, labels: Sequence[str], columns: Dict[str, np.ndarray],
+             num_gt: np.ndarray, num_det: np.ndarray) -> dict:
+    """The per-class APs as data: what :func:`format_ap_table` prints, and what
+    ``tools/analysis/plot_results.py`` reads.
+
+    Returns:
+        dict: ``name``, ``setting``, ``columns``, ``classes``, ``ap`` ({column: [AP or nan per
+        class]}), ``num_gt``, ``num_det`` and ``mean`` ({column: mean over scored classes}).
+    """
+    return dict(name=name, setting=setting, columns=list(columns),
+                classes=[str(label) for label in labels],
+                ap={c: np.asarray(v, np.float64).tolist() for c, v in columns.items()},
+                num_gt=np.asarray(num_gt).astype(int).tolist(),
+                num_det=np.asarray(num_det).astype(int).tolist(),
+                mean={c: _mean_ap(v) for c, v in columns.items()})
+
+
+def _mean_ap(values: np.ndarray) -> float:
+    values = np.asarray(values, np.float64)
+    return float(np.nanmean(values)) if np.any(~np.isnan(values)) else float('nan')
 
 
 def format_ap_table(title: str, labels: Sequence[str], columns: Dict[str, np.ndarray],
@@ -198,8 +262,7 @@ def format_ap_table(title: str, labels: Sequence[str], columns: Dict[str, np.nda
     for c, label in enumerate(labels):
         cells = ' '.join(_percent(columns[n][c]) for n in names)
         lines.append(f'{label:<{width}} {cells} {num_gt[c]:>7d} {num_det[c]:>8d}')
-    means = ' '.join(_percent(np.nanmean(columns[n]) if np.any(~np.isnan(columns[n]))
-                              else np.nan) for n in names)
+    means = ' '.join(_percent(_mean_ap(columns[n])) for n in names)
     lines.append(f'{"mean":<{width}} {means}')
     return '\n'.join(lines)
 

@@ -19,12 +19,11 @@ import tempfile
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
-from mmengine.logging import print_log
-
 from mmaction.evaluation.functional import ava_eval, results2csv
 from mmaction.evaluation.functional.ava_utils import make_image_key, read_labelmap
 from mmaction.evaluation.metrics import AVAMetric
 from mmaction.registry import METRICS
+from mmengine.logging import print_log
 
 #: Detections per key frame that the official AVA evaluation keeps.
 AVA_MAX_DETS_PER_FRAME = 50

@@ -9,6 +9,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from ...structures.geometry import boxes_to_original
 from ..utils import group_actor_rows
 
 SampleList = List[ActionDataSample]
@@ -300,17 +301,11 @@ class Point3D(BaseModel):
 
     @staticmethod
     def _to_original(bboxes: Tensor, metainfo: dict) -> Tensor:
-        """Input pixels → original frame pixels: undo a flip (applied last, on the input
-        image), the letterbox pad and the resize (input = original × scale_factor + pad),
-        then clip to the original frame."""
-        bboxes = bboxes.clone()
-        if metainfo.get('flip', False):
-            img_w = metainfo['img_shape'][1]
-            bboxes[:, [0, 2]] = img_w - bboxes[:, [2, 0]]
-        pad_left, pad_top = metainfo.get('pad', (0, 0))
-        scale_x, scale_y = metainfo.get('scale_factor', (1.0, 1.0))
-        bboxes -= bboxes.new_tensor([pad_left, pad_top, pad_left, pad_top])
-        bboxes /= bboxes.new_tensor([scale_x, scale_y, scale_x, scale_y])
+        """Input pixels → original frame pixels (:func:`boxes_to_original`), clipped to the
+        original frame."""
+        bboxes = boxes_to_original(bboxes, metainfo.get('scale_factor', (1.0, 1.0)),
+                                   metainfo.get('pad', (0, 0)), metainfo.get('flip', False),
+                                   metainfo.get('img_shape'))
         ori_h, ori_w = metainfo['ori_shape']
         bboxes[:, 0::2] = bboxes[:, 0::2].clamp(0, ori_w)
         bboxes[:, 1::2] = bboxes[:, 1::2].clamp(0, ori_h)

@@ -1,4 +1,4 @@
 from .conv3d_head import Conv3DHead, FrameClsHead
-from .point_head import PointHead, box_knots
+from .point_head import PointHead
 
-__all__ = ['Conv3DHead', 'FrameClsHead', 'PointHead', 'box_knots']
+__all__ = ['Conv3DHead', 'FrameClsHead', 'PointHead']

@@ -168,7 +168,8 @@ class Conv3DHead(BaseModule):
             frame_inds = labels.new_tensor(
                 [sample.metainfo['key_frame_index'] for sample in batch_data_samples])
             return rois, frame_inds, labels
-        targets = [self._key_frame_actors(i, sample) for i, sample in enumerate(batch_data_samples)]
+        targets = [self._key_frame_actors(i, sample)
+                   for i, sample in enumerate(batch_data_samples)]
         return tuple(torch.cat(parts) for parts in zip(*targets))
 
     def _key_frame_actors(self, sample_ind: int,

@@ -2,30 +2,20 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmaction.registry import MODELS
-from mmdet.models.utils import (get_local_maximum, get_topk_from_heatmap, multi_apply,
-                                transpose_and_gather_feat)
+from mmdet.models.utils import (
+    get_local_maximum,
+    get_topk_from_heatmap,
+    multi_apply,
+    transpose_and_gather_feat,
+)
 from mmengine.model import BaseModule, bias_init_with_prob, normal_init
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from ...structures.geometry import box_knots
 from ..utils import draw_heatmaps, gaussian_radius
 
 PointOutputs = Tuple[List[Optional[Tensor]], ...]
-
-
-def box_knots(bboxes: Tensor) -> Tensor:
-    """The default knots of a box: the midpoints of its edges (top, right, bottom, left).
-
-    Args:
-        bboxes (Tensor): (M, 4) boxes x1 y1 x2 y2.
-
-    Returns:
-        Tensor: (M, 4, 2) knots (x, y).
-    """
-    x1, y1, x2, y2 = bboxes.unbind(-1)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    return torch.stack([torch.stack([cx, y1], -1), torch.stack([x2, cy], -1),
-                        torch.stack([cx, y2], -1), torch.stack([x1, cy], -1)], dim=1)
 
 
 @MODELS.register_module()

@@ -1,9 +1,10 @@
-"""Config preparation shared by tools/train.py and tools/test.py."""
+"""Checking a config before anything runs: ``--cfg-options`` keys that name nothing, and
+``type`` names that nothing registered answers to (a typo would otherwise be silently added,
+or fail deep inside a build)."""
 import difflib
 import inspect
 from typing import Any, Mapping, Optional
 
-import torch
 from mmengine.config import Config
 
 
@@ -84,85 +85,6 @@ def _find_registered(type_name: str) -> Optional[type]:
     return None
 
 
-def apply_amp(cfg: Config) -> None:
-    """Turn on mixed precision for ``--amp``.
-
-    On CUDA every optimizer wrapper becomes mmengine's ``AmpOptimWrapper`` (fp16). mmengine's
-    AMP wrapper asserts a GPU, so on CPU the model's own train step runs under bf16 autocast
-    instead (``model.train_cfg.autocast_dtype``); models without such a step are refused.
-    """
-    wrapper = cfg.optim_wrapper
-    if torch.cuda.is_available():
-        subwrappers = [value for value in wrapper.values()
-                       if isinstance(value, Mapping) and 'optimizer' in value]
-        for sub in subwrappers or [wrapper]:
-            sub['type'] = 'AmpOptimWrapper'
-            sub.setdefault('loss_scale', 'dynamic')
-        return
-    model_type = str(cfg.model.get('type', ''))
-    if model_type not in ('Point3D', 'mmaction.Point3D'):
-        raise SystemExit(f'--amp on CPU is supported for Point3D models only (bf16 autocast in '
-                         f'their train step); {model_type} would need mmengine\'s '
-                         'AmpOptimWrapper, which requires CUDA.')
-    cfg.model.train_cfg = {**(cfg.model.get('train_cfg') or {}), 'autocast_dtype': 'bfloat16'}
-
-
-def prepare_launcher(cfg: Config, training: bool = True) -> None:
-    """Make a distributed launch work without CUDA.
-
-    On a CPU-only machine the process group uses gloo, and DDP must get ``device_ids=None``
-    (mmengine's default wraps with ``device_ids=[LOCAL_RANK]``, which DDP rejects for CPU
-    modules). ``sync_bn`` cannot work there (DDP refuses SyncBatchNorm on CPU modules):
-    training refuses it with a clear message; testing drops it (BatchNorm in eval mode uses
-    its running statistics, so SyncBatchNorm would compute the same).
-    """
-    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
-        return
-    if cfg.get('sync_bn'):
-        if training:
-            raise SystemExit(f'sync_bn={cfg.sync_bn!r} needs CUDA: torch synchronises '
-                             'SyncBatchNorm over GPU tensors only, and DDP refuses it for CPU '
-                             'modules. Remove sync_bn for a CPU (gloo) run.')
-        cfg.sync_bn = None
-    env_cfg = cfg.get('env_cfg') or {}
-    env_cfg['dist_cfg'] = {**(env_cfg.get('dist_cfg') or {}), 'backend': 'gloo'}
-    cfg.env_cfg = env_cfg
-    wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
-    wrapper_cfg['device_ids'] = None
-    cfg.model_wrapper_cfg = wrapper_cfg
-
-
-def prepare_deterministic_loader(cfg: Config) -> Optional[str]:
-    """Make a deterministic run resumable bit for bit: ``randomness.deterministic=True``.
-
-    Random augmentations draw from the RNGs of the process that runs the pipeline. mmengine
-    seeds a dataloader worker from (seed, rank, worker id) when it starts, so with workers
-    that restart every epoch (``persistent_workers=False``) each epoch's draws are the same
-    in a resumed run as in an uninterrupted one; persistent workers instead continue one RNG
-    stream across epochs, which a resumed run cannot restore, so they are turned off here.
-    With ``num_workers=0`` the pipeline draws from the main process's RNGs, which nothing
-    reseeds between epochs either; that is only reported (use ``num_workers >= 1``).
-
-    Returns:
-        The note that was logged, or None when nothing needed saying.
-    """
-    if not (cfg.get('randomness') or {}).get('deterministic'):
-        return None
-    loader = cfg.get('train_dataloader') or {}
-    if loader.get('num_workers', 0) > 0 and loader.get('persistent_workers'):
-        loader['persistent_workers'] = False
-        note = ('deterministic: train_dataloader.persistent_workers set to False so that a '
-                'resumed run draws the same augmentations as an uninterrupted one')
-    elif loader and loader.get('num_workers', 0) == 0:
-        note = ('deterministic: train_dataloader.num_workers=0 draws augmentations from the '
-                'main process\'s RNGs, which continue across epochs; a resumed run will not be '
-                'bit-identical to an uninterrupted one (use num_workers >= 1)')
-    else:
-        return None
-    print(note, flush=True)
-    return note
-
-
 class ConfigTypeError(KeyError):
     """A ``type`` in the config names nothing registered."""
 
@@ -203,6 +125,7 @@ def check_cfg_types(cfg: Config) -> None:
 
 def _scope_registries(scope: str) -> list:
     import importlib
+
     from mmengine.registry import Registry
     try:
         module = importlib.import_module(f'{scope}.registry')
@@ -242,16 +165,6 @@ def _registered(registries: list, name: str) -> bool:
         except Exception:  # noqa: BLE001  (mmaction2's FUNCTION registry cannot import its
             continue       # own locations; a lookup error is not a registration)
     return False
-
-
-def add_run_checks(cfg: Config) -> None:
-    """Add :class:`point3d_mm.engine.NumClassesCheckHook` to the run's ``custom_hooks``."""
-    hooks = list(cfg.get('custom_hooks') or [])
-    if not any(isinstance(h, Mapping) and h.get('type') == 'NumClassesCheckHook'
-               for h in hooks):
-        hooks.append(dict(type='NumClassesCheckHook'))
-    cfg.custom_hooks = hooks
-
 
 
 def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:

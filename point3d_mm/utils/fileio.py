@@ -1,0 +1,115 @@
+"""Writing files atomically: the one writer of every file point3d_mm produces.
+
+A file appears under its final name only once it is complete (written to a temporary file
+beside it, synced, then renamed), with the permissions ``open()`` would give it. A crash or a
+failed write (a full disk) leaves the previous file untouched and at most a ``.tmp`` file.
+Imports only the standard library and numpy, so the pure-numpy layers can use it.
+"""
+import contextlib
+import json
+import math
+import os
+import re
+import tempfile
+from typing import IO, Any, Iterator
+
+import numpy as np
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_open(filepath: Any, mode: str = 'wb', **kwargs: Any) -> Iterator[IO]:
+    """Open a temporary file beside ``filepath`` for writing; rename it into place on success.
+
+    Args:
+        filepath: The final file; its folder is created if missing.
+        mode: A write mode (``'wb'``, ``'w'``).
+        **kwargs: Passed to :func:`os.fdopen` (``encoding``, ``newline``).
+    """
+    filepath = os.path.abspath(os.fspath(filepath))
+    directory = os.path.dirname(filepath)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=os.path.basename(filepath) + '.',
+                                    suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600 files
+        os.replace(tmp_path, filepath)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(filepath: Any, suffix: str = '') -> Iterator[str]:
+    """A temporary path beside ``filepath`` for writers that want a file name (a video
+    encoder, ``savefig``); moved into place with the usual permissions on success.
+
+    Args:
+        filepath: The final file; its folder is created if missing.
+        suffix: Suffix of the temporary name (encoders pick the container by it).
+    """
+    filepath = os.path.abspath(os.fspath(filepath))
+    directory = os.path.dirname(filepath)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(filepath)
+                                    + '.', suffix=suffix or '.tmp')
+    os.close(fd)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())
+        os.replace(tmp_path, filepath)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+        raise
+
+
+def atomic_write(data: bytes, filepath: Any) -> None:
+    """Write ``data`` to ``filepath`` atomically."""
+    with atomic_open(filepath, 'wb') as f:
+        f.write(data)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays as Python numbers and lists, nan/inf as None
+    (JSON has no nan)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dump_json(data: Any, filepath: Any, indent: int = 1) -> None:
+    """Write ``data`` as JSON atomically (numpy values converted, nan as null).
+
+    Lists of numbers are written on one line each, so a box or a tube's frames stay readable.
+    """
+    text = json.dumps(json_safe(data), indent=indent)
+    if indent:
+        text = _inline_number_lists(text)
+    atomic_write((text + '\n').encode('utf-8'), filepath)
+
+
+def _inline_number_lists(text: str) -> str:
+    """Re-join the innermost lists of numbers that ``json.dumps(indent=...)`` spread over one
+    line per number."""
+    pattern = re.compile(r'\[\s*((?:-?[\d.eE+-]+|null)(?:,\s*(?:-?[\d.eE+-]+|null))*)\s*\]')
+    return pattern.sub(lambda m: '[' + ', '.join(p.strip() for p in m.group(1).split(','))
+                       + ']', text)

@@ -1,0 +1,219 @@
+"""Decoding video: the one place point3d_mm opens a video file or lists a frame folder.
+
+* :class:`OpenCVVideoReader`: random access by 1-based frame number (the dataset's clips).
+* :func:`iter_numbered_frames`: one forward pass over a video file, a frame folder or any
+  iterable of frames (inference, the demo), with corrupt-frame handling.
+* :func:`video_info`: frame count and frame rate without decoding.
+
+Frames are (H, W, 3) uint8 BGR arrays, as OpenCV decodes them.
+"""
+import os
+import os.path as osp
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+#: Image files that count as frames in a frame folder (lower-case suffixes).
+FRAME_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+CORRUPT_FRAME_MODES = ('raise', 'skip')
+#: Consecutive undecodable frames after which a video is taken to end there.
+_MAX_CORRUPT_RUN = 100
+
+Frames = Union[str, Sequence[np.ndarray], Iterable[np.ndarray]]
+
+
+class CorruptFrameError(ValueError):
+    """A frame of a video file (or a frame image) cannot be decoded; the message names the
+    file and the frame number."""
+
+
+def open_capture(path: str) -> cv2.VideoCapture:
+    """An opened ``cv2.VideoCapture`` of a video file.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: OpenCV cannot open it (corrupt, or a codec it lacks).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'video file {path} does not exist')
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise ValueError(f'cannot open video file {path} (corrupt or an unsupported codec?)')
+    return capture
+
+
+def list_frame_files(folder: str) -> List[str]:
+    """The frame images of a folder, sorted by name."""
+    return sorted(name for name in os.listdir(folder)
+                  if name.lower().endswith(FRAME_EXTENSIONS))
+
+
+def video_info(video: str) -> Tuple[Optional[int], Optional[float]]:
+    """(number of frames, frames per second) of a video file or frame folder, each None when
+    unknown, without decoding."""
+    if osp.isdir(video):
+        return len(list_frame_files(video)) or None, None
+    capture = open_capture(video)
+    try:
+        return (int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None,
+                capture.get(cv2.CAP_PROP_FPS) or None)
+    finally:
+        capture.release()
+
+
+class OpenCVVideoReader:
+    """Read frames of a video file by 1-based frame number, opening the file on first use.
+
+    Consecutive clips of one video (the test-mode order) are read forward without seeking:
+    the reader remembers its position and grabs the frames in between when the next wanted
+    frame is close ahead, and seeks otherwise.
+
+    Args:
+        path: The video file.
+        max_forward: Largest gap (frames) read forward instead of seeking.
+    """
+
+    def __init__(self, path: str, max_forward: int = 32) -> None:
+        self.path = path
+        self.max_forward = max_forward
+        self._cap = None
+        self._pos = 0  # 0-based index of the frame the next cap.read() returns
+
+    def _open(self) -> cv2.VideoCapture:
+        if self._cap is None:
+            self._cap = open_capture(self.path)
+            self._pos = 0
+        return self._cap
+
+    def __len__(self) -> int:
+        """Frame count reported by the container."""
+        return int(self._open().get(cv2.CAP_PROP_FRAME_COUNT))
+
+    def read(self, frame_ids: Sequence[int]) -> List[np.ndarray]:
+        """Decode the given 1-based frames.
+
+        Args:
+            frame_ids: Frame numbers (1-based, any order, repeats allowed).
+
+        Returns:
+            One (H, W, 3) uint8 BGR array per entry of ``frame_ids``.
+
+        Raises:
+            FileNotFoundError: the file does not exist.
+            ValueError: the file cannot be opened.
+            CorruptFrameError: a frame cannot be decoded (the reader reopens the file on its
+                next read, so a corrupt frame never shifts the frames read after it).
+        """
+        cap = self._open()
+        decoded = {}
+        for frame_id in sorted(set(int(f) for f in frame_ids)):
+            index = frame_id - 1
+            if not 0 <= index - self._pos <= self.max_forward:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+                self._pos = index
+            while self._pos < index:
+                cap.grab()
+                self._pos += 1
+            ok, frame = cap.read()
+            if not ok:
+                count = len(self)
+                self.close()  # the decoder's position is unknown now: reopen next time
+                raise CorruptFrameError(f'cannot decode frame {frame_id} of video file '
+                                        f'{self.path} (the container reports {count} frames)')
+            self._pos += 1
+            decoded[frame_id] = frame
+        return [decoded[int(f)] for f in frame_ids]
+
+    def close(self) -> None:
+        """Release the decoder."""
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+def iter_numbered_frames(video: Frames, on_corrupt: str = 'raise'
+                         ) -> Iterator[Tuple[int, np.ndarray]]:
+    """Yield ``(frame_number, frame)`` pairs, 1-based, BGR, one at a time.
+
+    A frame that cannot be decoded (a corrupt frame of a video file before the end its
+    container reports, or an unreadable image of a frame folder) is an error naming the file
+    and the frame number (``on_corrupt='raise'``), or is logged with its number and left out
+    (``'skip'``): the numbers of the following frames stay those of the video, so detections
+    and boxes stay on their frames.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: the video cannot be opened or yields no frame, or (``'raise'``) a frame
+            cannot be decoded (:class:`CorruptFrameError`).
+    """
+    if on_corrupt not in CORRUPT_FRAME_MODES:
+        raise ValueError(f'on_corrupt must be one of {CORRUPT_FRAME_MODES}, got {on_corrupt!r}')
+    if not isinstance(video, str):
+        yield from enumerate(video, start=1)
+        return
+    if not osp.exists(video):
+        raise FileNotFoundError(f'{video}: no such video file or frame folder')
+    if osp.isdir(video):
+        yield from _iter_folder(video, on_corrupt)
+    else:
+        yield from _iter_file(video, on_corrupt)
+
+
+def _iter_folder(folder: str, on_corrupt: str) -> Iterator[Tuple[int, np.ndarray]]:
+    names = list_frame_files(folder)
+    if not names:
+        raise ValueError(f'{folder}: the folder holds no frame images '
+                         f'({", ".join(FRAME_EXTENSIONS)})')
+    for number, name in enumerate(names, start=1):
+        frame = cv2.imread(osp.join(folder, name))
+        if frame is None:
+            _corrupt_frame(f'{osp.join(folder, name)}: unreadable image (frame {number})',
+                           on_corrupt)
+            continue
+        yield number, frame
+
+
+def _iter_file(video: str, on_corrupt: str) -> Iterator[Tuple[int, np.ndarray]]:
+    capture = open_capture(video)
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    number, decoded, failed = 0, 0, []
+    try:
+        while True:
+            number += 1
+            ok, frame = capture.read()
+            if not ok:
+                # A failed read consumes the frame's packet: the next read returns the next
+                # frame. Before the declared end it is a corrupt frame; past it, the end.
+                failed.append(number)
+                if number > declared or len(failed) >= _MAX_CORRUPT_RUN:
+                    break
+                continue
+            for bad in failed:
+                _corrupt_frame(f'{video}: frame {bad} cannot be decoded (corrupt; the '
+                               f'container reports {declared} frames)', on_corrupt)
+            failed = []
+            decoded += 1
+            yield number, frame
+    finally:
+        capture.release()
+    if decoded == 0:
+        raise ValueError(f'{video}: no frame could be decoded')
+    if failed and failed[0] <= declared:
+        # Nothing after them is misnumbered (and containers may over-count): a warning.
+        _corrupt_frame(f'{video}: the last frames, {failed[0]} to {declared}, cannot be '
+                       f'decoded (the container reports {declared} frames; truncated file?)',
+                       'skip')
+
+
+def _corrupt_frame(message: str, on_corrupt: str) -> None:
+    if on_corrupt == 'raise':
+        raise CorruptFrameError(message + "; pass on_corrupt='skip' to go on without it")
+    from mmengine.logging import print_log
+    print_log('skipped: ' + message, logger='current', level=30)
+
+
+def iter_video_frames(video: Frames, on_corrupt: str = 'raise') -> Iterator[np.ndarray]:
+    """Yield BGR frames one at a time; see :func:`iter_numbered_frames`."""
+    for _, frame in iter_numbered_frames(video, on_corrupt):
+        yield frame
