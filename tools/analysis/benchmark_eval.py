@@ -1,23 +1,53 @@
-"""Time point3d_mm's frame-AP / video-AP against mmaction2's MultiSports code.
+"""Time point3d_mm's tube linking, frame-AP and video-AP against mmaction2 1.2.0's.
 
-Builds a synthetic UCF101-24-sized test set (by default 3,200 videos, 24 classes, about
-600k frame detections and 10 tubes per video), times ``frame_ap``/``video_ap`` under both
-protocols and mmaction2 1.2.0's ``frameAP``/``videoAP`` on the same input, checks that the
-``voc`` numbers agree and prints the speed-up. ``--mm-videos N`` gives mmaction2 (and, for a
-fair ratio, us too) only the first N videos, when its Python loops are too slow to wait for.
+On one synthetic UCF101-24-sized test set (by default 910 videos, 24 classes, about 650k
+frame detections and 8 tubes per video), side by side with the peer, medians over
+``--repeats`` runs:
 
-    python tools/analysis/benchmark_eval.py
-    python tools/analysis/benchmark_eval.py --videos 300 --detections 60000 --link
+* tube linking: ``TubeLinker.link_videos`` vs ``multisports_utils.link_tubes`` on the frame
+  detections of the first ``--link-videos`` videos (frames/s: frames of those videos per
+  second);
+* frame-AP@0.5: ``frame_ap(protocol='voc')`` vs ``frameAP``;
+* video-AP at 0.1, 0.2, 0.5, 0.75 and the mean over 0.5:0.95: one ``video_ap(protocol='voc')``
+  call vs the 14 ``videoAP`` calls it takes;
+
+and checks that the AP numbers agree to 1e-6. ``--mm-videos N`` gives the AP part of both
+only the first N videos, when the peer's Python loops are too slow to wait for.
+
+    python tools/analysis/benchmark_eval.py --threads 1 --out work_dirs/benchmark/eval.json
+    python tools/analysis/benchmark_eval.py --videos 300 --detections 60000 --repeats 1
 """
 import argparse
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 
-import point3d_mm  # noqa: F401  (compat shims before the first mmaction import)
-from point3d_mm.evaluation.functional import frame_ap, video_ap
-from point3d_mm.evaluation.functional import TubeLinker
+def _limit_threads(argv: Sequence[str]) -> None:
+    """Apply ``--threads N`` before numpy loads its BLAS, which reads these at import."""
+    for i, arg in enumerate(argv):
+        value = arg.split('=', 1)[1] if arg.startswith('--threads=') else (
+            argv[i + 1] if arg == '--threads' and i + 1 < len(argv) else None)
+        if value is not None:
+            for name in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+                os.environ[name] = value
+
+
+if __name__ == '__main__':
+    _limit_threads(sys.argv[1:])
+
+import numpy as np  # noqa: E402
+
+import point3d_mm  # noqa: E402,F401  (compat shims before the first mmaction import)
+from point3d_mm.evaluation.functional import TubeLinker, frame_ap, video_ap  # noqa: E402
+
+VIDEO_THRS = (0.1, 0.2, 0.5, 0.75)
+AVERAGE_THRS = tuple(0.5 + 0.05 * i for i in range(10))
 
 
 def synthetic_dataset(num_videos: int, num_detections: int, num_classes: int = 24,
@@ -83,17 +113,30 @@ def timed(function: Callable, *args, **kwargs) -> Tuple[object, float]:
     return result, time.perf_counter() - start
 
 
-def subset(gt: dict, dets: np.ndarray, tubes: Dict[str, list], num_videos: int):
+def median_time(function: Callable, repeats: int) -> Tuple[object, float, List[float]]:
+    """The result of ``function()``, the median of ``repeats`` wall times and all of them."""
+    times = []
+    for _ in range(max(repeats, 1)):
+        result, seconds = timed(function)
+        times.append(seconds)
+    return result, statistics.median(times), times
+
+
+def subset(gt: dict, dets: np.ndarray, tubes: Optional[Dict[str, list]], num_videos: int):
+    """The ground truth, detections and tubes (if given) of the first ``num_videos`` videos."""
     videos = gt['test_videos'][0][:num_videos]
     return (dict(gt, test_videos=[videos]), dets[dets[:, 0] < num_videos],
-            {v: tubes[v] for v in videos})
+            {v: tubes[v] for v in videos} if tubes is not None else None)
 
 
 def mmaction2_reference():
-    """mmaction2 1.2.0's ``multisports_utils`` with its numpy >= 2.3 defect patched.
+    """mmaction2 1.2.0's ``multisports_utils`` with two defects patched and its progress bar
+    silenced (it would print over the report).
 
     ``iou3dt_voc`` calls ``int()`` on a 1-element array, which numpy >= 2.3 refuses; the
-    patched copy takes the element first and is otherwise unchanged.
+    patched copy takes the element first. ``Dataset.get_vid_dets`` gives every detection
+    the score of the last row of the whole input (``frm_det[3]`` for ``frm_dets[3]``); the
+    patched copy reads each row's own score. Both are otherwise unchanged.
     """
     from mmaction.evaluation.functional import multisports_utils as ms
 
@@ -109,7 +152,29 @@ def mmaction2_reference():
             return inter / union
         return ms.iou3d_voc(t1, t2) * (1. if spatialonly else inter / union)
 
+    def get_vid_dets(self):
+        from collections import defaultdict
+        self.vid_frm_det = defaultdict(list)
+        for frm_det in self.frm_alldets:
+            self.vid_frm_det[self.video_list[int(frm_det[0])]].append(frm_det)
+        self.vid_det = dict()
+        for vid_name, vid_frm_dets in self.vid_frm_det.items():
+            self.vid_det[vid_name] = dict()
+            for frm_idx in range(1, self.nframes[vid_name] + 1):
+                self.vid_det[vid_name][frm_idx] = dict()
+                for label_idx in range(len(self.labels)):
+                    self.vid_det[vid_name][frm_idx][label_idx] = np.empty(shape=(0, 5))
+            for frm_dets in vid_frm_dets:
+                frm_idx = int(frm_dets[1])
+                label_idx = int(frm_dets[2])
+                det = np.array([*frm_dets[-4:], frm_dets[3]])[None, :]
+                self.vid_det[vid_name][frm_idx][label_idx] = np.concatenate(
+                    [self.vid_det[vid_name][frm_idx][label_idx], det])
+        return self.vid_det
+
     ms.iou3dt_voc = iou3dt_voc
+    ms.Dataset.get_vid_dets = get_vid_dets
+    ms.track = lambda sequence, description='': sequence
     return ms
 
 
@@ -122,71 +187,178 @@ def per_class_tubes(tubes: Dict[str, list], videos: List[str], num_classes: int)
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--videos', type=int, default=3200)
-    parser.add_argument('--detections', type=int, default=600_000)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--mm-videos', type=int, default=None,
-                        help='give mmaction2 only the first N videos (default: all)')
-    parser.add_argument('--skip-mmaction2', action='store_true')
-    parser.add_argument('--link', action='store_true', help='also time TubeLinker')
-    args = parser.parse_args()
+def machine_info(threads: Optional[int]) -> Dict:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    if osp.exists('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as f:
+            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+        cpu = names[0] if names else cpu
+    return dict(cpu=cpu, logical_cores=os.cpu_count(), threads=threads, numpy=np.__version__,
+                python=platform.python_version(),
+                load_average_at_start=[round(x, 2) for x in os.getloadavg()])
 
-    gt, dets, tubes = synthetic_dataset(args.videos, args.detections, seed=args.seed)
+
+def bench_linking(gt: dict, dets: np.ndarray, num_videos: int, repeats: int, ms) -> Dict:
+    """``TubeLinker.link_videos`` and (unless ``ms`` is None) mmaction2's ``link_tubes`` on
+    the frame detections of the first ``num_videos`` videos."""
+    sub_gt, sub_dets, _ = subset(gt, dets, None, num_videos)
+    videos = sub_gt['test_videos'][0]
+    frames = int(sum(gt['nframes'][v] for v in videos))
+    linked, ours, ours_runs = median_time(lambda: TubeLinker().link_videos(sub_dets, videos),
+                                          repeats)
+    row = dict(videos=len(videos), frames=frames, detections=len(sub_dets),
+               tubes=sum(map(len, linked.values())), ours_s=ours, ours_runs=ours_runs,
+               ours_fps=frames / ours)
+    if ms is not None:
+        peer_tubes, peer, peer_runs = median_time(lambda: ms.link_tubes(sub_gt, sub_dets),
+                                                  repeats)
+        row.update(peer_s=peer, peer_runs=peer_runs, peer_fps=frames / peer,
+                   peer_tubes=sum(map(len, peer_tubes.values())), ratio=peer / ours)
+    return row
+
+
+def bench_frame_ap(gt: dict, dets: np.ndarray, repeats: int, ms) -> Dict:
+    """``frame_ap(protocol='voc')`` and mmaction2's ``frameAP`` at IoU 0.5."""
     videos = gt['test_videos'][0]
-    num_tubes = sum(map(len, tubes.values()))
-    print(f'synthetic test set: {len(videos)} videos, {len(gt["labels"])} classes, '
-          f'{sum(gt["nframes"].values())} frames, {len(dets)} frame detections, '
-          f'{num_tubes} tubes')
-    thrs = (0.1, 0.2, 0.5, 0.75)
-    ours = {}
-    for protocol in ('act', 'voc'):
-        frame, t_frame = timed(frame_ap, gt, dets, videos, 0.5, protocol)
-        video, t_video = timed(video_ap, gt, tubes, videos, thrs, protocol)
-        ours[protocol] = (frame, video)
-        print(f'point3d_mm {protocol}: frame_ap@0.5 {t_frame:6.2f} s (mAP {frame["mAP"]:.4f}); '
-              f'video_ap@{thrs}+0.5:0.95 {t_video:6.2f} s '
-              f'(mAP@0.5 {video["mAP"]["0.5"]:.4f})')
-    if args.link:
-        linked, t_link = timed(TubeLinker().link_videos, dets, videos)
-        print(f'TubeLinker: {len(dets)} detections -> {sum(map(len, linked.values()))} tubes '
-              f'in {t_link:.2f} s')
-    if args.skip_mmaction2:
-        return
+    result, ours, ours_runs = median_time(lambda: frame_ap(gt, dets, videos, 0.5, 'voc'),
+                                          repeats)
+    row = dict(videos=len(videos), detections=len(dets), ours_s=ours, ours_runs=ours_runs,
+               ours_map=result['mAP'])
+    if ms is not None:
+        peer_map, peer, peer_runs = median_time(
+            lambda: ms.frameAP(gt, dets, 0.5, print_info=False) / 100, repeats)
+        row.update(peer_s=peer, peer_runs=peer_runs, peer_map=float(peer_map),
+                   ratio=peer / ours, agree=bool(abs(result['mAP'] - peer_map) < 1e-6))
+    return row
 
-    ms = mmaction2_reference()
-    n = args.mm_videos or len(videos)
-    sub_gt, sub_dets, sub_tubes = subset(gt, dets, tubes, n)
-    sub_videos = sub_gt['test_videos'][0]
-    note = (f' (subset: first {n} of {len(videos)} videos, {len(sub_dets)} detections; '
-            f'point3d_mm re-timed on the same subset)' if n < len(videos) else '')
-    print(f'mmaction2 1.2.0 multisports_utils, voc{note}:')
-    mm_frame, t_mm_frame = timed(ms.frameAP, sub_gt, sub_dets, 0.5, print_info=False)
-    mm_tubes = per_class_tubes(sub_tubes, sub_videos, len(gt['labels']))
-    mm_video = {}
-    start = time.perf_counter()
-    for thr in thrs:
-        mm_video[thr] = ms.videoAP(sub_gt, mm_tubes, thr, print_info=False)
-    mm_video['0.5:0.95'] = np.mean([ms.videoAP(sub_gt, mm_tubes, 0.5 + 0.05 * i,
-                                               print_info=False) for i in range(10)])
-    t_mm_video = time.perf_counter() - start
-    if n < len(videos):
-        frame, t_frame = timed(frame_ap, sub_gt, sub_dets, sub_videos, 0.5, 'voc')
-        video, t_video = timed(video_ap, sub_gt, sub_tubes, sub_videos, thrs, 'voc')
-    else:
-        frame, video = ours['voc']
-        _, t_frame = timed(frame_ap, gt, dets, videos, 0.5, 'voc')
-        _, t_video = timed(video_ap, gt, tubes, videos, thrs, 'voc')
-    agree = (abs(frame['mAP'] - mm_frame / 100) < 1e-6
-             and all(abs(video['mAP'][f'{t:g}'] - mm_video[t] / 100) < 1e-6 for t in thrs)
-             and abs(video['mAP']['0.5:0.95'] - mm_video['0.5:0.95'] / 100) < 1e-6)
-    print(f'  frameAP@0.5: mmaction2 {t_mm_frame:7.2f} s vs point3d_mm {t_frame:6.2f} s '
-          f'-> {t_mm_frame / t_frame:6.1f}x faster (mAP {mm_frame / 100:.4f} vs '
-          f'{frame["mAP"]:.4f})')
-    print(f'  videoAP@{thrs}+0.5:0.95: mmaction2 {t_mm_video:7.2f} s vs point3d_mm '
-          f'{t_video:6.2f} s -> {t_mm_video / t_video:6.1f}x faster')
-    print(f'  voc results agree to 1e-6: {agree}')
+
+def bench_video_ap(gt: dict, tubes: Dict[str, list], repeats: int, ms) -> Dict:
+    """One ``video_ap(protocol='voc')`` call and the 14 ``videoAP`` calls for the same
+    numbers: mAP at 0.1, 0.2, 0.5, 0.75 and the mean over 0.5:0.95."""
+    videos = gt['test_videos'][0]
+    result, ours, ours_runs = median_time(
+        lambda: video_ap(gt, tubes, videos, VIDEO_THRS, 'voc', average_thrs=AVERAGE_THRS),
+        repeats)
+    ours_map = {name: float(value) for name, value in result['mAP'].items()}
+    row = dict(videos=len(videos), tubes=sum(len(tubes[v]) for v in videos), ours_s=ours,
+               ours_runs=ours_runs, ours_map=ours_map)
+    if ms is not None:
+        mm_tubes = per_class_tubes(tubes, videos, len(gt['labels']))
+
+        def peer_video_ap():
+            maps = {f'{t:g}': ms.videoAP(gt, mm_tubes, t, print_info=False) / 100
+                    for t in VIDEO_THRS}
+            maps['0.5:0.95'] = float(np.mean([ms.videoAP(gt, mm_tubes, t, print_info=False)
+                                              for t in AVERAGE_THRS])) / 100
+            return maps
+
+        peer_map, peer, peer_runs = median_time(peer_video_ap, repeats)
+        peer_map = {name: float(value) for name, value in peer_map.items()}
+        row.update(peer_s=peer, peer_runs=peer_runs, peer_map=peer_map, ratio=peer / ours,
+                   agree=all(abs(ours_map[k] - peer_map[k]) < 1e-6 for k in peer_map))
+    return row
+
+
+def bench_act(gt: dict, dets: np.ndarray, tubes: Dict[str, list], repeats: int) -> Dict:
+    """Our ``'act'`` protocol (no peer): frame_ap and video_ap medians."""
+    videos = gt['test_videos'][0]
+    _, frame_s, _ = median_time(lambda: frame_ap(gt, dets, videos, 0.5, 'act'), repeats)
+    _, video_s, _ = median_time(lambda: video_ap(gt, tubes, videos, VIDEO_THRS, 'act'),
+                                repeats)
+    return dict(frame_ap_s=frame_s, video_ap_s=video_s)
+
+
+def format_report(report: Dict) -> str:
+    """The side-by-side table of ``report``."""
+    lines = ['| what | input | mmaction2 1.2.0 | point3d_mm | speed-up | same numbers |',
+             '| --- | --- | ---: | ---: | ---: | --- |']
+    link = report.get('linking')
+    if link:
+        lines.append(
+            f"| tube linking | {link['videos']} videos, {link['frames']} frames, "
+            f"{link['detections']} detections | " + _seconds(link, 'peer', 'fps')
+            + ' | ' + _seconds(link, 'ours', 'fps') + f" | {_ratio(link)} | n/a |")
+    for key, name, unit in (('frame_ap', 'frame-AP@0.5 (voc)', 'detections'),
+                            ('video_ap', 'video-AP 0.1/0.2/0.5/0.75 + 0.5:0.95 (voc)',
+                             'tubes')):
+        row = report[key]
+        lines.append(f"| {name} | {row['videos']} videos, {row[unit]} {unit} | "
+                     + _seconds(row, 'peer') + ' | ' + _seconds(row, 'ours')
+                     + f" | {_ratio(row)} | {_agreement(row)} |")
+    act = report.get('act')
+    if act:
+        lines.append(f"\npoint3d_mm 'act' protocol (no peer): frame_ap {act['frame_ap_s']:.3f} s, "
+                     f"video_ap {act['video_ap_s']:.3f} s")
+    return '\n'.join(lines)
+
+
+def _seconds(row: Dict, who: str, rate: Optional[str] = None) -> str:
+    if f'{who}_s' not in row:
+        return 'skipped'
+    text = f"{row[f'{who}_s']:.3f} s"
+    return text + (f" ({row[f'{who}_{rate}']:,.0f} frames/s)" if rate else '')
+
+
+def _ratio(row: Dict) -> str:
+    return f"{row['ratio']:.1f}x" if 'ratio' in row else ''
+
+
+def _agreement(row: Dict) -> str:
+    if 'agree' not in row:
+        return ''
+    ours, peer = row['ours_map'], row['peer_map']
+    if isinstance(ours, dict):
+        ours, peer = ours['0.5'], peer['0.5']
+        return f"{'yes' if row['agree'] else 'NO'} (mAP@0.5 {ours:.4f} vs {peer:.4f})"
+    return f"{'yes' if row['agree'] else 'NO'} (mAP {ours:.4f} vs {peer:.4f})"
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--videos', type=int, default=910)
+    parser.add_argument('--detections', type=int, default=650_000)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--repeats', type=int, default=3, help='timed runs of each (median)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='BLAS/OpenMP threads (set before numpy loads)')
+    parser.add_argument('--link-videos', type=int, default=100,
+                        help='videos whose detections the linking part links')
+    parser.add_argument('--skip-link', action='store_true', help='leave tube linking out')
+    parser.add_argument('--link', action='store_true',
+                        help='no effect: linking is timed unless --skip-link')
+    parser.add_argument('--mm-videos', type=int, default=None,
+                        help='give the AP part (both sides) only the first N videos')
+    parser.add_argument('--skip-mmaction2', action='store_true', help='time point3d_mm only')
+    parser.add_argument('--skip-act', action='store_true',
+                        help="leave out the timing of our 'act' protocol")
+    parser.add_argument('--out', default=None, help='write the report as JSON here')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    args = parse_args(argv)
+    gt, dets, tubes = synthetic_dataset(args.videos, args.detections, seed=args.seed)
+    ms = None if args.skip_mmaction2 else mmaction2_reference()
+    report = dict(machine=machine_info(args.threads), args=vars(args))
+    print(f"synthetic test set: {args.videos} videos, {len(gt['labels'])} classes, "
+          f"{sum(gt['nframes'].values())} frames, {len(dets)} frame detections, "
+          f"{sum(map(len, tubes.values()))} tubes; medians of {args.repeats} runs")
+    if not args.skip_link:
+        report['linking'] = bench_linking(gt, dets, min(args.link_videos, args.videos),
+                                          args.repeats, ms)
+    ap_gt, ap_dets, ap_tubes = subset(gt, dets, tubes, args.mm_videos or args.videos)
+    report['frame_ap'] = bench_frame_ap(ap_gt, ap_dets, args.repeats, ms)
+    report['video_ap'] = bench_video_ap(ap_gt, ap_tubes, args.repeats, ms)
+    if not args.skip_act:
+        report['act'] = bench_act(ap_gt, ap_dets, ap_tubes, args.repeats)
+    print(format_report(report))
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(report, f, indent=2)
+        print(f'wrote {args.out}')
+    return report
 
 
 if __name__ == '__main__':

@@ -22,8 +22,17 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .nms import tube_nms
-from .overlaps import Tube, check_protocol, paired_iou, tube_iou
+from .nms import grouped_tube_nms
+from .overlaps import (
+    Tube,
+    TubeStack,
+    check_protocol,
+    group_ranks,
+    paired_iou,
+    run_starts,
+    run_stops,
+    stacked_tube_iou,
+)
 
 FRAME_SETS: Tuple[str, str] = ('all', 'annotated')
 #: mmaction2's MultiSports evaluation never scores these classes (too few examples).
@@ -96,31 +105,34 @@ def frame_ap(gt: Mapping, detections: np.ndarray, videos: Sequence[str],
     labels = list(gt['labels'])
     num_classes = len(labels)
     gt_label, gt_video, gt_frame, gt_boxes = _gt_frame_boxes(gt, videos)
-    dets = _check_detections(detections, len(videos), num_classes)
-    det_frame = dets[:, 1].astype(np.int64)
-    det_video = dets[:, 0].astype(np.int64)
-    det_label = dets[:, 2].astype(np.int64)
+    dets, det_video, det_frame, det_label = _check_detections(detections, len(videos),
+                                                              num_classes)
 
     low = min(gt_frame.min(initial=0), det_frame.min(initial=0))
     span = max(gt_frame.max(initial=0), det_frame.max(initial=0)) - low + 1
+    num_places = len(videos) * span
     gt_place = gt_video * span + (gt_frame - low)
     det_place = det_video * span + (det_frame - low)
+    gt_order = np.argsort(gt_place, kind='stable')
+    gt_first, gt_count = _place_ranges(gt_place[gt_order], det_place, num_places)
     if frames == 'annotated':
-        keep = np.isin(det_place, gt_place)
-        dets, det_place, det_label = dets[keep], det_place[keep], det_label[keep]
+        keep = gt_count > 0
+        dets, det_label, gt_first, gt_count = (a[keep] for a in (dets, det_label, gt_first,
+                                                                 gt_count))
 
-    rank = np.argsort(-dets[:, 3], kind='stable')
-    dets, det_place, det_label = dets[rank], det_place[rank], det_label[rank]
-    stride = len(videos) * span
-    det_idx, gt_idx, ious = _frame_pairs(det_label * stride + det_place, dets[:, 4:8],
-                                         gt_label * stride + gt_place, gt_boxes,
-                                         plus_one=protocol == 'act')
+    rank = _descending_order(dets[:, 3])
+    det_label = det_label[rank]
+    det_idx, gt_idx = _frame_pairs(det_label, gt_first[rank], gt_count[rank], gt_order,
+                                   gt_label)
+    ious = paired_iou(dets[rank[det_idx], 4:8], gt_boxes[gt_idx], plus_one=protocol == 'act')
+    det_idx, gt_idx, ious = _order_candidates(det_idx, gt_idx, ious)
     is_tp = _match(det_idx, gt_idx, ious, len(dets), iou_thr, protocol)
 
     num_gt = np.bincount(gt_label, minlength=num_classes)
     num_det = np.bincount(det_label, minlength=num_classes)
-    ap = np.array([average_precision(is_tp[det_label == c], num_gt[c], protocol)
-                   for c in range(num_classes)])
+    by_class = _by_class(det_label, num_classes)
+    ap = np.array([average_precision(is_tp[members], num_gt[c], protocol)
+                   for c, members in enumerate(by_class)])
     ap[_excluded(labels, protocol, exclude_labels)] = np.nan
     return dict(labels=labels, ap=ap, mAP=_nanmean(ap), num_gt=num_gt, num_det=num_det)
 
@@ -155,20 +167,25 @@ def video_ap(gt: Mapping, tubes: Mapping[str, Sequence[Tube]], videos: Sequence[
     num_classes = len(labels)
     if nms_thr is None:
         nms_thr = ACT_EVAL_TUBE_NMS_THR if protocol == 'act' else 1.0
-    gt_tubes = _gt_video_tubes(gt, videos, num_classes)
-    det_tubes = _video_detections(tubes, videos, num_classes, nms_thr, protocol)
+    gt_tubes, gt_label, gt_video = _gt_tube_stack(gt, videos)
+    dets = _DetectedTubes(tubes, videos, num_classes, nms_thr, protocol)
 
     thrs = [float(t) for t in iou_thrs]
     average = [float(t) for t in average_thrs] if average_thrs else []
     all_thrs = sorted(set(thrs) | set(average))
+    num_gt = np.bincount(gt_label, minlength=num_classes)
+    num_det = np.bincount(dets.label, minlength=num_classes)
     ap = {thr: np.full(num_classes, np.nan) for thr in all_thrs}
-    num_gt = np.array([sum(len(g) for g in gt_tubes[c].values()) for c in range(num_classes)])
-    num_det = np.array([len(det_tubes[c]) for c in range(num_classes)])
+    det_idx, gt_idx, ious = _tube_pairs(dets, gt_tubes, gt_label, gt_video, len(videos),
+                                        protocol)
+    det_start = np.cumsum(num_det) - num_det
+    gt_start = np.cumsum(num_gt) - num_gt
+    pair_bounds = np.searchsorted(det_idx, np.append(det_start, len(dets.order)))
     for c in range(num_classes):
-        ranked = sorted(det_tubes[c], key=lambda det: -det[1])
-        det_idx, gt_idx, ious = _tube_pairs(ranked, gt_tubes[c], protocol)
+        pairs = slice(pair_bounds[c], pair_bounds[c + 1])
+        class_det, class_gt = det_idx[pairs] - det_start[c], gt_idx[pairs] - gt_start[c]
         for thr in all_thrs:
-            is_tp = _match(det_idx, gt_idx, ious, len(ranked), thr, protocol)
+            is_tp = _match(class_det, class_gt, ious[pairs], num_det[c], thr, protocol)
             ap[thr][c] = average_precision(is_tp, num_gt[c], protocol)
     excluded = _excluded(labels, protocol, exclude_labels)
     for values in ap.values():
@@ -228,28 +245,34 @@ def _gt_frame_boxes(gt: Mapping, videos: Sequence[str]
     Boxes of one video, frame and label keep the order of their tubes in ``gttubes``, which
     decides ties in IoU as in the reference code.
     """
-    parts = []
+    tubes, labels, video_index = [], [], []
     for iv, video in enumerate(videos):
         for label, label_tubes in _video_gt(gt, video).items():
             for tube in label_tubes:
-                tube = np.asarray(tube, dtype=np.float64).reshape(-1, 5)
-                parts.append(np.column_stack([np.full(len(tube), int(label)),
-                                              np.full(len(tube), iv), tube]))
-    rows = np.concatenate(parts) if parts else np.zeros((0, 7))
-    return (rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64),
-            rows[:, 2].astype(np.int64), rows[:, 3:7])
+                tubes.append(np.asarray(tube, dtype=np.float64).reshape(-1, 5))
+                labels.append(int(label))
+                video_index.append(iv)
+    lengths = [len(t) for t in tubes]
+    rows = np.concatenate(tubes) if tubes else np.zeros((0, 5))
+    return (np.repeat(np.array(labels, dtype=np.int64), lengths),
+            np.repeat(np.array(video_index, dtype=np.int64), lengths),
+            rows[:, 0].astype(np.int64), rows[:, 1:5])
 
 
-def _gt_video_tubes(gt: Mapping, videos: Sequence[str],
-                    num_classes: int) -> List[Dict[int, List[np.ndarray]]]:
-    """Ground-truth tubes per class: ``[{video_index: [(L, 5) tube, ...]}]``."""
-    per_class: List[Dict[int, List[np.ndarray]]] = [{} for _ in range(num_classes)]
+def _gt_tube_stack(gt: Mapping, videos: Sequence[str]
+                   ) -> Tuple[TubeStack, np.ndarray, np.ndarray]:
+    """The ground-truth tubes of the videos by class, then video, then their order in
+    ``gttubes``: the tubes and their (G,) labels and video indices."""
+    tubes, labels, video_index = [], [], []
     for iv, video in enumerate(videos):
         for label, label_tubes in _video_gt(gt, video).items():
-            if label_tubes:
-                per_class[int(label)][iv] = [np.asarray(t, dtype=np.float64).reshape(-1, 5)
-                                             for t in label_tubes]
-    return per_class
+            tubes.extend(label_tubes)
+            labels.extend([int(label)] * len(label_tubes))
+            video_index.extend([iv] * len(label_tubes))
+    labels = np.array(labels, dtype=np.int64)
+    video_index = np.array(video_index, dtype=np.int64)
+    order = np.lexsort((np.arange(len(labels)), video_index, labels))
+    return TubeStack.of([tubes[i] for i in order.tolist()]), labels[order], video_index[order]
 
 
 def _video_gt(gt: Mapping, video: str) -> Mapping:
@@ -259,81 +282,150 @@ def _video_gt(gt: Mapping, video: str) -> Mapping:
         raise ValueError(f'video {video!r} is not in the ground truth') from None
 
 
-def _video_detections(tubes: Mapping[str, Sequence[Tube]], videos: Sequence[str],
-                      num_classes: int, nms_thr: float, protocol: str
-                      ) -> List[List[Tuple[int, float, np.ndarray]]]:
-    """Detected tubes per class, ``[(video_index, score, tube)]``, after per-video tube NMS."""
-    per_class: List[List[Tuple[int, float, np.ndarray]]] = [[] for _ in range(num_classes)]
-    for iv, video in enumerate(videos):
-        by_label: Dict[int, List[Tuple[float, np.ndarray]]] = {}
-        for label, score, tube in tubes.get(video, ()):
-            if not 0 <= int(label) < num_classes:
-                raise ValueError(f'tube label {label} of video {video!r} is outside '
-                                 f'[0, {num_classes})')
-            by_label.setdefault(int(label), []).append(
-                (float(score), np.asarray(tube, dtype=np.float64).reshape(-1, 5)))
-        for label, scored in by_label.items():
-            keep = range(len(scored))
-            if nms_thr < 1.0:
-                keep = tube_nms([t for _, t in scored], [s for s, _ in scored], nms_thr,
-                                protocol)
-            per_class[label].extend((iv, *scored[i]) for i in keep)
-    return per_class
+class _DetectedTubes:
+    """The detected tubes of the videos after tube NMS per video and class.
+
+    ``tubes`` holds every input tube; ``order`` (K,) indexes the kept ones by class, then by
+    decreasing score, ties in input order (videos in the order of ``videos``); ``label``,
+    ``score`` and ``video`` (K,) follow ``order``.
+    """
+
+    def __init__(self, tubes: Mapping[str, Sequence[Tube]], videos: Sequence[str],
+                 num_classes: int, nms_thr: float, protocol: str) -> None:
+        arrays, labels, scores, video_index = [], [], [], []
+        for iv, video in enumerate(videos):
+            for label, score, tube in tubes.get(video, ()):
+                if not 0 <= int(label) < num_classes:
+                    raise ValueError(f'tube label {label} of video {video!r} is outside '
+                                     f'[0, {num_classes})')
+                arrays.append(tube)
+                labels.append(int(label))
+                scores.append(float(score))
+                video_index.append(iv)
+        self.tubes = TubeStack.of(arrays)
+        label = np.array(labels, dtype=np.int64)
+        score = np.array(scores, dtype=np.float64)
+        video = np.array(video_index, dtype=np.int64)
+        kept = np.ones(len(label), dtype=bool)
+        if nms_thr < 1.0:
+            kept = grouped_tube_nms(self.tubes, score, video * num_classes + label, nms_thr,
+                                    protocol)
+        order = np.flatnonzero(kept)
+        self.order = order[np.lexsort((order, -score[order], label[order]))]
+        self.label, self.score, self.video = (a[self.order] for a in (label, score, video))
 
 
-def _check_detections(detections: np.ndarray, num_videos: int, num_classes: int) -> np.ndarray:
+def _check_detections(detections: np.ndarray, num_videos: int, num_classes: int
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The (D, 8) detections as float64 and their (D,) video indices, frames and labels."""
     dets = np.asarray(detections, dtype=np.float64)
     if dets.size == 0:
-        return np.zeros((0, 8))
+        dets = np.zeros((0, 8))
     if dets.ndim != 2 or dets.shape[1] != 8:
         raise ValueError('detections must be a (D, 8) array of video_index, frame, label, '
                          f'score, x1, y1, x2, y2; got shape {dets.shape}')
-    video, label = dets[:, 0].astype(np.int64), dets[:, 2].astype(np.int64)
-    if video.min() < 0 or video.max() >= num_videos:
+    video, frame, label = (dets[:, i].astype(np.int64) for i in range(3))
+    if len(dets) and (video.min() < 0 or video.max() >= num_videos):
         raise ValueError(f'detection video indices must lie in [0, {num_videos})')
-    if label.min() < 0 or label.max() >= num_classes:
+    if len(dets) and (label.min() < 0 or label.max() >= num_classes):
         raise ValueError(f'detection labels must lie in [0, {num_classes})')
-    return dets
+    return dets, video, frame, label
 
 
-def _frame_pairs(det_keys: np.ndarray, det_boxes: np.ndarray, gt_keys: np.ndarray,
-                 gt_boxes: np.ndarray, plus_one: bool
-                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All (detection, ground truth) pairs sharing a key (class, video, frame), with IoUs.
+def _descending_order(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(-values, kind='stable')``: decreasing values, ties in index order.
 
-    Returns pairs sorted by detection index, then by decreasing IoU, then by ground-truth
-    index, the order in which both protocols consider them.
+    numpy's unstable sort is about twice as fast as its stable one on floats, so sort with
+    it and then put each run of equal values back in index order.
     """
-    gt_order = np.argsort(gt_keys, kind='stable')
-    sorted_keys = gt_keys[gt_order]
-    start = np.searchsorted(sorted_keys, det_keys, side='left')
-    counts = np.searchsorted(sorted_keys, det_keys, side='right') - start
-    det_idx = np.repeat(np.arange(len(det_keys)), counts)
-    within = np.arange(len(det_idx)) - np.repeat(np.cumsum(counts) - counts, counts)
-    gt_idx = gt_order[np.repeat(start, counts) + within]
-    ious = paired_iou(det_boxes[det_idx], gt_boxes[gt_idx], plus_one=plus_one)
-    order = np.lexsort((gt_idx, -ious, det_idx))
+    order = np.argsort(-values)
+    ranked = values[order]
+    tied = (ranked[1:] == ranked[:-1]) | (np.isnan(ranked[1:]) & np.isnan(ranked[:-1]))
+    if tied.any():
+        in_run = np.zeros(len(order), dtype=bool)
+        in_run[1:] |= tied
+        in_run[:-1] |= tied
+        members = np.flatnonzero(in_run)
+        run = np.cumsum(~np.concatenate(([False], tied))[members])
+        order[members] = order[members][np.lexsort((order[members], run))]
+    return order
+
+
+def _place_ranges(sorted_places: np.ndarray, places: np.ndarray, num_places: int
+                  ) -> Tuple[np.ndarray, np.ndarray]:
+    """First index in ``sorted_places`` (G,) of each of ``places`` (D,), and how many there
+    are. Places are integers in [0, num_places); a table of that size replaces binary
+    searches when it is not much larger than the inputs."""
+    if num_places <= 2 * (len(sorted_places) + len(places)) + (1 << 16):
+        count = np.bincount(sorted_places, minlength=num_places)
+        first = np.cumsum(count) - count
+        return first[places], count[places]
+    first = np.searchsorted(sorted_places, places, side='left')
+    return first, np.searchsorted(sorted_places, places, side='right') - first
+
+
+def _frame_pairs(det_label: np.ndarray, gt_first: np.ndarray, gt_count: np.ndarray,
+                 gt_order: np.ndarray, gt_label: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """All (detection, ground truth) pairs of the same class, video and frame.
+
+    Args:
+        det_label: (D,) label of each ranked detection.
+        gt_first, gt_count: (D,) the ground-truth boxes of each detection's video and frame,
+            ``gt_order[gt_first:gt_first + gt_count]``.
+        gt_order: (G,) ground-truth boxes by video and frame, ties in index order.
+        gt_label: (G,) labels of the ground-truth boxes.
+
+    Returns:
+        (P,) detection and ground-truth indices, by detection, then by ground truth.
+    """
+    candidates = np.flatnonzero(gt_count)
+    count = gt_count[candidates]
+    det_idx = np.repeat(candidates, count)
+    gt_idx = gt_order[np.repeat(gt_first[candidates], count) + group_ranks(count)]
+    same = det_label[det_idx] == gt_label[gt_idx]
+    return det_idx[same], gt_idx[same]
+
+
+def _order_candidates(det_idx: np.ndarray, gt_idx: np.ndarray, ious: np.ndarray
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs (P,) sorted by detection and then by ground truth, reordered by detection,
+    then by decreasing IoU, then by ground truth: the order in which both protocols
+    consider them. Only detections with several candidates move; with two, by a swap."""
+    first = run_starts(det_idx)
+    size = run_stops(first, len(det_idx)) - first
+    order = np.arange(len(det_idx))
+    pair = first[size == 2]
+    swap = pair[ious[pair + 1] > ious[pair]]
+    order[swap], order[swap + 1] = swap + 1, swap
+    several = np.flatnonzero(np.repeat(size > 2, size))
+    if len(several):
+        order[several] = several[np.lexsort((gt_idx[several], -ious[several],
+                                             det_idx[several]))]
     return det_idx[order], gt_idx[order], ious[order]
 
 
-def _tube_pairs(ranked: Sequence[Tuple[int, float, np.ndarray]],
-                gt_tubes: Mapping[int, Sequence[np.ndarray]], protocol: str
+def _tube_pairs(dets: _DetectedTubes, gt_tubes: TubeStack, gt_label: np.ndarray,
+                gt_video: np.ndarray, num_videos: int, protocol: str
                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(detected tube, ground-truth tube) pairs of the same video, ordered as in
-    :func:`_frame_pairs`; ground-truth tubes are numbered video by video."""
-    first_id, next_id = {}, 0
-    for iv, tubes in gt_tubes.items():
-        first_id[iv] = next_id
-        next_id += len(tubes)
-    det_idx, gt_idx, ious = [], [], []
-    for d, (iv, _, tube) in enumerate(ranked):
-        for g, gt_tube in enumerate(gt_tubes.get(iv, ())):
-            det_idx.append(d)
-            gt_idx.append(first_id[iv] + g)
-            ious.append(tube_iou(gt_tube, tube, protocol))
-    det_idx, gt_idx, ious = np.array(det_idx, int), np.array(gt_idx, int), np.array(ious)
-    order = np.lexsort((gt_idx, -ious, det_idx))
-    return det_idx[order], gt_idx[order], ious[order]
+    """(detected tube, ground-truth tube) pairs of the same class and video with their tube
+    IoUs, ordered as in :func:`_order_candidates`. Detected tubes are numbered as in
+    ``dets.order``, ground-truth tubes as in ``gt_tubes`` (both by class first)."""
+    gt_key = gt_label * num_videos + gt_video
+    det_key = dets.label * num_videos + dets.video
+    first = np.searchsorted(gt_key, det_key, side='left')
+    count = np.searchsorted(gt_key, det_key, side='right') - first
+    det_idx = np.repeat(np.arange(len(det_key)), count)
+    gt_idx = np.repeat(first, count) + group_ranks(count)
+    ious = stacked_tube_iou(gt_tubes, dets.tubes, gt_idx, dets.order[det_idx], protocol)
+    return _order_candidates(det_idx, gt_idx, ious)
+
+
+def _by_class(labels: np.ndarray, num_classes: int) -> List[np.ndarray]:
+    """Indices of ``labels`` (D,) in [0, num_classes), class by class, each in index order."""
+    small = labels.astype(np.uint16) if num_classes <= 1 << 16 else labels
+    order = np.argsort(small, kind='stable')  # numpy radix-sorts 16-bit keys: fast
+    bounds = np.searchsorted(labels[order], np.arange(num_classes + 1))
+    return [order[bounds[c]:bounds[c + 1]] for c in range(num_classes)]
 
 
 def _match(det_idx: np.ndarray, gt_idx: np.ndarray, ious: np.ndarray, num_det: int,

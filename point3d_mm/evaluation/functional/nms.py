@@ -3,7 +3,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .overlaps import iou2d, tube_iou
+from .overlaps import TubeStack, iou2d, run_starts, stacked_tube_iou
 
 
 def nms2d(boxes: np.ndarray, scores: np.ndarray, iou_thr: float,
@@ -46,11 +46,41 @@ def tube_nms(tubes: Sequence[np.ndarray], scores: Sequence[float], iou_thr: floa
     Returns:
         (K,) int64 indices of the kept tubes, best first (ties keep input order).
     """
-    remaining = list(np.argsort(-np.asarray(scores, dtype=np.float64), kind='stable'))
-    keep = []
-    while remaining:
-        best = remaining.pop(0)
-        keep.append(best)
-        remaining = [i for i in remaining
-                     if tube_iou(tubes[i], tubes[best], protocol) <= iou_thr]
-    return np.asarray(keep, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    kept = grouped_tube_nms(TubeStack.of(tubes), scores, np.zeros(len(scores), np.int64),
+                            iou_thr, protocol)
+    order = np.argsort(-scores, kind='stable')
+    return order[kept[order]].astype(np.int64)
+
+
+def grouped_tube_nms(tubes: TubeStack, scores: np.ndarray, groups: np.ndarray,
+                     iou_thr: float, protocol: str = 'act') -> np.ndarray:
+    """:func:`tube_nms` within each group of tubes, all groups at once.
+
+    Each round keeps the best remaining tube of every group and drops the tubes of its
+    group that overlap it by more than ``iou_thr``, which is the greedy order of
+    :func:`tube_nms` with the same tube IoUs.
+
+    Args:
+        tubes: N tubes.
+        scores: (N,) tube scores.
+        groups: (N,) group of each tube.
+        iou_thr: As in :func:`tube_nms`.
+        protocol: As in :func:`tube_iou`.
+
+    Returns:
+        (N,) bool, the kept tubes.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    kept = np.zeros(len(scores), dtype=bool)
+    remaining = np.lexsort((-scores, groups))  # by group, then best first, ties by index
+    while len(remaining):
+        is_best = np.zeros(len(remaining), dtype=bool)
+        is_best[run_starts(groups[remaining])] = True
+        best = remaining[is_best]
+        kept[best] = True
+        others = remaining[~is_best]
+        their_best = best[np.cumsum(is_best)[~is_best] - 1]
+        ious = stacked_tube_iou(tubes, tubes, others, their_best, protocol)
+        remaining = others[ious <= iou_thr]
+    return kept

@@ -3,53 +3,41 @@
 Pure numpy, like the rest of :mod:`point3d_mm.evaluation.functional`: the linker is
 post-processing that the model never calls. ``point3d_mm.evaluation`` registers
 :class:`TubeLinker` into mmaction2's ``TASK_UTILS`` so configs can name it.
+
+How it is computed: linking is sequential in time, but every (video, class) is an
+independent stream, so all streams of all videos advance together, one frame number per
+step, with the state of every track in flat arrays (:class:`_Tracks`). A step costs a fixed
+number of numpy calls however many videos and tracks take part, where Python objects per
+track and per detection would cost far more than the arithmetic; that is fast enough
+without compiling the loop (numba). Every float is computed with the operations, in the
+order, of linking one track at a time (the motion fit even goes through the same BLAS
+calls), so link decisions do not depend on how the work is batched.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .nms import nms2d, tube_nms
-from .overlaps import Tube, check_protocol, iou2d
+from .nms import grouped_tube_nms
+from .overlaps import (
+    Tube,
+    TubeStack,
+    check_protocol,
+    group_ranks,
+    paired_iou,
+    run_starts,
+    run_stops,
+)
 
 
-class _Track:
-    """A tube being built: its detected frames, boxes and scores, and a motion model.
-
-    The motion model is a least-squares line per box coordinate through the last
-    ``window`` detected boxes, so one wrong or noisy box barely moves the prediction.
-    """
-
-    __slots__ = ('label', 'frames', 'boxes', 'scores', 'window', '_mean_frame', '_mean_box',
-                 '_slope')
-
-    def __init__(self, label: int, frame: int, box: np.ndarray, score: float,
-                 window: int) -> None:
-        self.label = label
-        self.frames = [frame]
-        self.boxes = [box]
-        self.scores = [score]
-        self.window = window
-        self._mean_frame = float(frame)
-        self._mean_box = box
-        self._slope = np.zeros(4)
-
-    def predict(self, frame: int) -> np.ndarray:
-        """The (4,) box expected at ``frame``."""
-        return self._mean_box + self._slope * (frame - self._mean_frame)
-
-    def extend(self, frame: int, box: np.ndarray, score: float) -> None:
-        self.frames.append(frame)
-        self.boxes.append(box)
-        self.scores.append(score)
-        if self.window < 2:
-            self._mean_frame, self._mean_box = float(frame), box
-            return
-        t = np.array(self.frames[-self.window:], dtype=np.float64)
-        b = np.array(self.boxes[-self.window:])
-        self._mean_frame = t.sum() / len(t)
-        self._mean_box = b.sum(axis=0) / len(t)
-        dt = t - self._mean_frame
-        self._slope = dt @ (b - self._mean_box) / (dt @ dt)
+class _Rows(NamedTuple):
+    """Detections sorted by video, frame, label and decreasing score: (N,) arrays, boxes
+    (N, 4); ``stream`` numbers the (video, label) pairs."""
+    video: np.ndarray
+    frame: np.ndarray
+    label: np.ndarray
+    stream: np.ndarray
+    score: np.ndarray
+    boxes: np.ndarray
 
 
 class TubeLinker:
@@ -73,7 +61,7 @@ class TubeLinker:
     a tube scored by the mean of its detection scores (YOWO's and MOC's tube score). Tubes
     of one class then go through tube NMS.
 
-    Memory is O(frames × detections per frame): the video's detections and its tubes.
+    Memory is O(frames × detections per frame): the videos' detections and their tubes.
 
     Args:
         score_thr: Detections scored below are ignored.
@@ -138,19 +126,8 @@ class TubeLinker:
         if dets.ndim != 2 or dets.shape[1] not in (7, 8):
             raise ValueError('detections must be (N, 7) frame, label, score, x1, y1, x2, y2 '
                              f'or (N, 8) with a leading video index; got {dets.shape}')
-        dets = dets[:, -7:]
-        dets = dets[dets[:, 2] >= self.score_thr]
-        tubes: List[Tube] = []
-        by_label: Dict[int, List[Tuple[float, np.ndarray]]] = {}
-        for track in self._link(dets):
-            by_label.setdefault(track.label, []).extend(self._finish(track))
-        for label, scored in by_label.items():
-            keep = range(len(scored))
-            if self.tube_nms_thr is not None and len(scored) > 1:
-                keep = tube_nms([t for _, t in scored], [s for s, _ in scored],
-                                self.tube_nms_thr, self.protocol)
-            tubes.extend((label, scored[i][0], scored[i][1]) for i in keep)
-        return sorted(tubes, key=lambda tube: -tube[1])
+        dets = np.column_stack([np.zeros(len(dets)), dets[:, -7:]])
+        return self._link_all(dets, 1)[0]
 
     def link_videos(self, detections: np.ndarray,
                     videos: Sequence[str]) -> Dict[str, List[Tube]]:
@@ -163,86 +140,332 @@ class TubeLinker:
         Returns:
             ``{video: tubes}`` for every video with detections.
         """
-        dets = np.asarray(detections, dtype=np.float64).reshape(-1, 8)
-        order = np.argsort(dets[:, 0], kind='stable')
-        dets = dets[order]
-        indices, starts = np.unique(dets[:, 0].astype(np.int64), return_index=True)
-        bounds = np.append(starts, len(dets))
-        return {videos[iv]: self(dets[bounds[i]:bounds[i + 1], 1:])
-                for i, iv in enumerate(indices.tolist())}
+        dets = np.array(detections, dtype=np.float64).reshape(-1, 8)
+        indices, dets[:, 0] = np.unique(dets[:, 0].astype(np.int64), return_inverse=True)
+        linked = self._link_all(dets, len(indices))
+        return {videos[iv]: tubes for iv, tubes in zip(indices.tolist(), linked)}
 
-    def _link(self, dets: np.ndarray) -> List[_Track]:
-        """Link (N, 7) detections of one video, all classes in one pass over its frames."""
-        dets = dets[np.lexsort((-dets[:, 2], dets[:, 1], dets[:, 0]))]
-        frames, starts = np.unique(dets[:, 0].astype(np.int64), return_index=True)
-        bounds = np.append(starts, len(dets)).tolist()
-        labels_all = dets[:, 1].astype(np.int64)
-        plus_one = self.protocol == 'act'
-        active: List[_Track] = []
-        finished: List[_Track] = []
-        for i, frame in enumerate(frames.tolist()):
-            labels = labels_all[bounds[i]:bounds[i + 1]]
-            scores, boxes = dets[bounds[i]:bounds[i + 1], 2], dets[bounds[i]:bounds[i + 1], 3:7]
-            if len(labels) > 1 and np.any(labels[1:] == labels[:-1]):
-                keep = self._frame_nms(boxes, labels, scores, plus_one)
-                labels, scores, boxes = labels[keep], scores[keep], boxes[keep]
+    def _link_all(self, dets: np.ndarray, num_videos: int) -> List[List[Tube]]:
+        """Tubes of each of ``num_videos`` videos from their (D, 8) detections."""
+        rows = self._prepare(dets[dets[:, 3] >= self.score_thr])
+        track_of_row = self._link(rows)
+        return self._tubes(rows, track_of_row, num_videos)
 
-            alive = [t for t in active if frame - t.frames[-1] - 1 <= self.max_gap]
-            finished.extend(t for t in active if frame - t.frames[-1] - 1 > self.max_gap)
-            taken = np.zeros(len(boxes), dtype=bool)
-            if alive:
-                predicted = np.stack([t.predict(frame) for t in alive])
-                same_class = np.array([t.label for t in alive])[:, None] == labels[None, :]
-                ious = iou2d(predicted, boxes, plus_one)
-                ti, di = np.nonzero(same_class & (ious >= self.link_iou_thr))
-                if len(ti):
-                    last_scores = np.array([t.scores[-1] for t in alive])
-                    link = last_scores[ti] + scores[di] + self.iou_weight * ious[ti, di]
-                    order = np.argsort(-link, kind='stable')
-                    extended = np.zeros(len(alive), dtype=bool)
-                    for t, d in zip(ti[order].tolist(), di[order].tolist()):
-                        if not extended[t] and not taken[d]:
-                            extended[t] = taken[d] = True
-                            alive[t].extend(frame, boxes[d], float(scores[d]))
-            active = alive + [
-                _Track(int(labels[d]), frame, boxes[d], float(scores[d]), self.motion_window)
-                for d in np.flatnonzero(~taken).tolist()]
-        return finished + active
+    def _prepare(self, dets: np.ndarray) -> _Rows:
+        """Sort (D, 8) detections and apply the per frame and class NMS."""
+        dets = dets[np.lexsort((-dets[:, 3], dets[:, 2], dets[:, 1], dets[:, 0]))]
+        video, frame, label = (dets[:, i].astype(np.int64) for i in range(3))
+        boxes = dets[:, 4:8]
+        if len(dets):
+            keep = self._frame_nms(video, frame, label, boxes)
+            video, frame, label, dets, boxes = (a[keep] for a in (video, frame, label, dets,
+                                                                  boxes))
+        # One stream per (video, class): labels are shifted to start at 0.
+        low = label.min(initial=0)
+        stream = video * (label.max(initial=0) - low + 1) + (label - low)
+        return _Rows(video, frame, label, stream, dets[:, 3], boxes)
 
-    def _frame_nms(self, boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray,
-                   plus_one: bool) -> np.ndarray:
-        """Indices kept by per-class NMS and the per-class cap, in (label, score) order.
+    def _frame_nms(self, video: np.ndarray, frame: np.ndarray, label: np.ndarray,
+                   boxes: np.ndarray) -> np.ndarray:
+        """(N,) bool: the rows that per-class NMS and the per-class cap keep in every frame.
 
-        Rows arrive sorted by label, then by decreasing score. Boxes of different classes
-        are shifted apart so that one NMS call never suppresses across classes.
+        Rows come sorted by video, frame, label and decreasing score. Only classes with two
+        detections in a frame are touched.
         """
-        shift = (labels * (np.abs(boxes).max() * 2 + 2))[:, None]
-        keep = np.sort(nms2d(boxes + shift, scores, self.frame_nms_thr, plus_one))
-        kept_labels = labels[keep]
-        first = np.searchsorted(kept_labels, kept_labels, side='left')
-        return keep[np.arange(len(keep)) - first < self.max_per_frame]
+        class_start = run_starts(video, frame, label)
+        size = run_stops(class_start, len(label)) - class_start
+        crowded = size > 1
+        if not crowded.any():
+            return np.ones(len(label), dtype=bool)
+        size = size[crowded]
+        rank = group_ranks(size)
+        rows = np.repeat(class_start[crowded], size) + rank
+        # Every row paired with each better row of its class and frame.
+        earlier = np.repeat(rows - rank, rank) + group_ranks(rank)
+        later = np.repeat(rows, rank)
+        shifted = _shift_classes_apart(video, frame, label, boxes)
+        overlaps = paired_iou(shifted[earlier], shifted[later],
+                              self.protocol == 'act') > self.frame_nms_thr
+        rank_of_row = np.zeros(len(label), dtype=np.int64)
+        rank_of_row[rows] = rank
+        keep = _greedy_survivors(len(label), rank_of_row, earlier[overlaps], later[overlaps])
+        kept = keep[rows]
+        kept_before = np.cumsum(kept) - kept
+        kept_rank = kept_before - np.repeat(kept_before[np.cumsum(size) - size], size)
+        keep[rows] = kept & (kept_rank < self.max_per_frame)
+        return keep
 
-    def _finish(self, track: _Track) -> List[Tuple[float, np.ndarray]]:
-        """Interpolate a track over its gaps, trim it and split it into scored tubes."""
-        frames = np.asarray(track.frames, dtype=np.float64)
-        boxes = np.asarray(track.boxes, dtype=np.float64)
-        scores = np.asarray(track.scores, dtype=np.float64)
-        full = np.arange(frames[0], frames[-1] + 1)
-        dense_boxes = np.column_stack([np.interp(full, frames, boxes[:, k]) for k in range(4)])
-        dense_scores = np.interp(full, frames, scores)
-        detected = np.isin(full, frames)
-        on = viterbi_trim(dense_scores, self.trim_score, self.switch_penalty)
+    def _link(self, rows: _Rows) -> np.ndarray:
+        """(N,) the track of each detection; tracks are numbered by birth (frame, then row).
 
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))
-        tubes = []
-        for start, stop in zip(edges[0::2].tolist(), edges[1::2].tolist()):
-            if stop - start < self.min_length or not detected[start:stop].any():
-                continue
-            segment_detected = detected[start:stop]
-            score = float(dense_scores[start:stop][segment_detected].mean())
-            tube = np.column_stack([full[start:stop], dense_boxes[start:stop]])
-            tubes.append((score, tube))
-        return tubes
+        All streams advance together, one frame number per step: tracks whose gap has
+        grown past ``max_gap`` leave ``active``, the others bid for the step's detections of
+        their stream, and the unassigned detections start new tracks.
+        """
+        tracks = _Tracks(rows, self.motion_window)
+        by_frame = np.argsort(rows.frame, kind='stable')
+        starts = run_starts(rows.frame[by_frame])
+        bounds = np.append(starts, len(by_frame)).tolist()
+        active = np.zeros(0, dtype=np.int64)  # sorted by (stream, track)
+        for step, frame in enumerate(rows.frame[by_frame[starts]].tolist()):
+            step_rows = by_frame[bounds[step]:bounds[step + 1]]
+            active = active[frame - tracks.last_frame[active] - 1 <= self.max_gap]
+            taken = self._extend(tracks, active, step_rows, frame)
+            born = tracks.start(step_rows[~taken], frame)
+            at = np.searchsorted(tracks.stream[active], tracks.stream[born], side='right')
+            active = np.insert(active, at, born)
+        return tracks.track_of_row[:-1]
+
+    def _extend(self, tracks: '_Tracks', active: np.ndarray, step_rows: np.ndarray,
+                frame: int) -> np.ndarray:
+        """Assign the detections ``step_rows`` of one frame to active tracks of their stream.
+
+        Returns:
+            (R,) bool, the detections that extended a track.
+        """
+        taken = np.zeros(len(step_rows), dtype=bool)
+        streams = tracks.stream[active]
+        wanted = tracks.rows.stream[step_rows]
+        low = np.searchsorted(streams, wanted, side='left')
+        count = np.searchsorted(streams, wanted, side='right') - low
+        if not count.any():
+            return taken
+        det = np.repeat(np.arange(len(step_rows)), count)
+        slot = np.repeat(low, count) + group_ranks(count)  # position in active
+        track, row = active[slot], step_rows[det]
+        ious = paired_iou(tracks.predict(track, frame), tracks.rows.boxes[row],
+                          self.protocol == 'act')
+        ok = ious >= self.link_iou_thr
+        det, slot, track, row, ious = det[ok], slot[ok], track[ok], row[ok], ious[ok]
+        link = tracks.last_score[track] + tracks.rows.score[row] + self.iou_weight * ious
+        # Pairs in the order a greedy pass over one stream would take them: by decreasing
+        # link score, ties by the track's birth, then by the detection's rank.
+        order = np.lexsort((det, track, -link))
+        won = order[_greedy_matching(slot[order], det[order], len(active), len(step_rows))]
+        tracks.extend(track[won], row[won], frame)
+        taken[det[won]] = True
+        return taken
+
+    def _tubes(self, rows: _Rows, track_of_row: np.ndarray, num_videos: int
+               ) -> List[List[Tube]]:
+        """Cut every track into scored tubes and list them per video, best first, after
+        tube NMS per class, in the order per-video online linking lists them."""
+        tracks = _TrackRows(rows, track_of_row)
+        rank = self._track_order(tracks)
+        start, stop, track, score, dense = self._segments(rows, tracks)
+        # A video's classes come in the order of their first track, with tubes or not.
+        class_rank = _group_min(tracks.video, tracks.label, rank)[track]
+        video, label = tracks.video[track], tracks.label[track]
+        order = np.lexsort((start, rank[track], class_rank, video))
+        start, stop, video, label, score, class_rank = (
+            a[order] for a in (start, stop, video, label, score, class_rank))
+        kept = self._tube_nms(dense, start, stop, video, label, score)
+        final = np.lexsort((np.arange(len(score)), class_rank, -score, video))
+        out: List[List[Tube]] = [[] for _ in range(num_videos)]
+        for i in final[kept[final]].tolist():
+            out[video[i]].append((int(label[i]), float(score[i]), dense[start[i]:stop[i]]))
+        return out
+
+    def _track_order(self, tracks: '_TrackRows') -> np.ndarray:
+        """(T,) the rank of each track in the order a per-video online pass lists its
+        tracks: finished ones by the frame that ended them, then by birth; then the tracks
+        alive at the end, by birth.
+
+        A track ends at the first frame of its video with detections that lies more than
+        ``max_gap`` frames after its last detection.
+        """
+        low = int(tracks.frames.min(initial=0))
+        span = int(tracks.frames.max(initial=0)) - low + self.max_gap + 3
+        frame_codes = np.unique(tracks.frame_video * span + (tracks.frames - low))
+        ended = np.searchsorted(frame_codes, tracks.video * span
+                                + (tracks.last_frame - low + self.max_gap + 1), side='right')
+        video_end = np.searchsorted(frame_codes, (tracks.video + 1) * span, side='left')
+        ended = np.minimum(ended, video_end)
+        num = len(ended)
+        rank = np.empty(num, dtype=np.int64)
+        rank[np.lexsort((np.arange(num), ended, tracks.video))] = np.arange(num)
+        return rank
+
+    def _segments(self, rows: _Rows, tracks: '_TrackRows'
+                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Interpolate each track over its gaps, trim it and keep its long action segments.
+
+        Returns:
+            (S,) segment start and stop in the (D, 5) dense rows, (S,) track, (S,) score
+            (the mean detection score) and the (D, 5) dense rows ``frame, x1, y1, x2, y2``.
+        """
+        # A track spanning fewer than min_length frames cannot yield a tube.
+        long = np.repeat(tracks.span >= self.min_length, tracks.size)
+        dense = _Dense(rows, tracks.rows[long], tracks.track[long])
+        on = _viterbi_on(dense.score - self.trim_score, dense.starts, dense.lengths,
+                         self.trim_score > 0, self.switch_penalty)
+        start, stop = _runs(on, dense.starts)
+        detected_before = np.concatenate(([0], np.cumsum(dense.detected)))
+        ok = ((stop - start >= self.min_length)
+              & (detected_before[stop] > detected_before[start]))
+        start, stop = start[ok], stop[ok]
+        score = _detected_means(dense.score, dense.detected, detected_before, start, stop)
+        return start, stop, dense.track[start], score, dense.rows
+
+    def _tube_nms(self, dense: np.ndarray, start: np.ndarray, stop: np.ndarray,
+                  video: np.ndarray, label: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """(S,) bool: the tubes that survive tube NMS among the tubes of their video and
+        class (contiguous in the input, in listing order)."""
+        if self.tube_nms_thr is None:
+            return np.ones(len(score), dtype=bool)
+        group = np.zeros(len(score), dtype=np.int64)
+        group[run_starts(video, label)[1:]] = 1
+        return grouped_tube_nms(TubeStack(dense, start, stop - start), score, np.cumsum(group),
+                                self.tube_nms_thr, self.protocol)
+
+
+class _Tracks:
+    """The state of every track, one row per track; at most one track per detection.
+
+    A track keeps its last detection (row, frame, score), a link from each of its
+    detections to the previous one, and its motion model: a least-squares line per box
+    coordinate through its last ``window`` detected boxes, held as mean frame, mean box
+    and slope, so that one wrong or noisy box barely moves the prediction.
+    """
+
+    def __init__(self, rows: _Rows, window: int) -> None:
+        capacity = len(rows.frame)
+        self.rows = rows
+        self.window = window
+        self.size = 0
+        self.stream = np.zeros(capacity, dtype=np.int64)
+        self.last_row = np.zeros(capacity, dtype=np.int64)
+        self.last_frame = np.zeros(capacity, dtype=np.int64)
+        self.last_score = np.zeros(capacity)
+        self.count = np.zeros(capacity, dtype=np.int64)
+        self.mean_frame = np.zeros(capacity)
+        self.mean_box = np.zeros((capacity, 4))
+        self.slope = np.zeros((capacity, 4))
+        # Per detection, plus a sentinel at index ``capacity`` that links to itself, with
+        # frame and box 0.
+        self.previous_row = np.full(capacity + 1, capacity, dtype=np.int64)
+        self.track_of_row = np.full(capacity + 1, -1, dtype=np.int64)
+        self.frame_or_zero = np.append(rows.frame, 0).astype(np.float64)
+        self.boxes_or_zero = np.concatenate([rows.boxes, np.zeros((1, 4))])
+
+    def start(self, rows: np.ndarray, frame: int) -> np.ndarray:
+        """Start one track per detection in ``rows`` (R,); returns their (R,) ids."""
+        ids = np.arange(self.size, self.size + len(rows))
+        self.size += len(rows)
+        self.stream[ids] = self.rows.stream[rows]
+        self.track_of_row[rows] = ids
+        self.last_row[ids] = rows
+        self.last_frame[ids] = frame
+        self.last_score[ids] = self.rows.score[rows]
+        self.count[ids] = 1
+        self.mean_frame[ids] = float(frame)
+        self.mean_box[ids] = self.rows.boxes[rows]
+        return ids
+
+    def predict(self, ids: np.ndarray, frame: int) -> np.ndarray:
+        """(M, 4) boxes that tracks ``ids`` (M,) expect at ``frame``."""
+        return self.mean_box[ids] + self.slope[ids] * (frame - self.mean_frame[ids])[:, None]
+
+    def extend(self, ids: np.ndarray, rows: np.ndarray, frame: int) -> None:
+        """Append detection ``rows[i]`` to track ``ids[i]`` and refit its motion model."""
+        self.previous_row[rows] = self.last_row[ids]
+        self.track_of_row[rows] = ids
+        self.last_row[ids] = rows
+        self.last_frame[ids] = frame
+        self.last_score[ids] = self.rows.score[rows]
+        self.count[ids] += 1
+        if self.window < 2:
+            self.mean_frame[ids] = float(frame)
+            self.mean_box[ids] = self.rows.boxes[rows]
+        elif len(ids):
+            self._fit(ids)
+
+    def _fit(self, ids: np.ndarray) -> None:
+        """Refit the motion models of tracks ``ids`` (M,) to their last ``window`` boxes.
+
+        A window shorter than ``window`` is padded with zeros before its oldest box, which
+        leaves the sequential sums over the window unchanged. The matmuls go in groups of
+        equal window length: numpy runs a batched matmul as one BLAS call per track with
+        the shapes of a lone track's fit, so each track gets the floats it would get alone.
+        """
+        w = self.window
+        window = np.empty((w, len(ids)), dtype=np.int64)  # oldest first
+        window[-1] = self.last_row[ids]
+        for j in range(w - 2, -1, -1):
+            window[j] = self.previous_row[window[j + 1]]
+        length = np.minimum(self.count[ids], w)
+        frames = self.frame_or_zero[window]
+        boxes = self.boxes_or_zero[window]
+        mean_frame = np.add.reduce(frames, axis=0) / length
+        mean_box = np.add.reduce(boxes, axis=0) / length[:, None]  # sequential sums
+        dt = (frames - mean_frame).T  # (M, w)
+        deviation = (boxes - mean_box).transpose(1, 0, 2)  # (M, w, 4)
+        moment = np.empty((len(ids), 4))
+        spread = np.empty(len(ids))
+        for n in np.unique(length).tolist():
+            group = np.flatnonzero(length == n)
+            d = np.ascontiguousarray(dt[group, w - n:])
+            c = np.ascontiguousarray(deviation[group, w - n:])
+            moment[group] = np.matmul(d[:, None, :], c)[:, 0]
+            spread[group] = np.matmul(d[:, None, :], d[:, :, None])[:, 0, 0]
+        self.mean_frame[ids] = mean_frame
+        self.mean_box[ids] = mean_box
+        self.slope[ids] = moment / spread[:, None]
+
+
+class _TrackRows:
+    """The detections of every track (tracks numbered 0..T-1, each with a detection).
+
+    ``rows`` (N,) groups the detections by track, oldest first; ``track`` (N,) is their
+    track; per track (T,): ``size``, ``video``, ``label``, ``last_frame`` and ``span`` (frames
+    from the first to the last detection). ``frames``/``frame_video`` (N,) list every
+    detection's frame and video.
+    """
+
+    def __init__(self, rows: _Rows, track_of_row: np.ndarray) -> None:
+        self.rows = np.argsort(track_of_row, kind='stable')  # rows ascend in time
+        self.track = track_of_row[self.rows]
+        first = run_starts(self.track)
+        last = run_stops(first, len(self.rows)) - 1
+        self.size = last - first + 1
+        self.video = rows.video[self.rows[first]]
+        self.label = rows.label[self.rows[first]]
+        self.last_frame = rows.frame[self.rows[last]]
+        self.span = self.last_frame - rows.frame[self.rows[first]] + 1
+        self.frames, self.frame_video = rows.frame, rows.video
+
+
+class _Dense:
+    """Every frame of some tracks from their first to their last detection, with boxes
+    and scores interpolated linearly over the gaps with ``np.interp``'s arithmetic.
+
+    (D, 5) ``rows`` ``frame, x1, y1, x2, y2``; (D,) ``score``, ``detected``, ``track``;
+    per track (K,): ``starts`` into the D rows and ``lengths``.
+    """
+
+    def __init__(self, rows: _Rows, samples: np.ndarray, sample_track: np.ndarray) -> None:
+        frame = rows.frame[samples]
+        first = run_starts(sample_track)
+        last = run_stops(first, len(samples)) - 1
+        self.lengths = frame[last] - frame[first] + 1
+        self.starts = np.cumsum(self.lengths) - self.lengths
+        self.track = np.repeat(sample_track[first], self.lengths)
+        dense_frame = np.repeat(frame[first], self.lengths) + group_ranks(self.lengths)
+        low = frame.min(initial=0)
+        span = frame.max(initial=0) - low + 1
+        left = np.searchsorted(sample_track * span + (frame - low),
+                               self.track * span + (dense_frame - low), side='right') - 1
+        right = np.minimum(left + 1, np.repeat(last, self.lengths))
+        self.detected = frame[left] == dense_frame
+        values = np.column_stack([rows.boxes[samples], rows.score[samples]])
+        dense_values = values[left]
+        gap = np.flatnonzero(~self.detected)
+        x0 = frame[left[gap]].astype(np.float64)
+        x1 = frame[right[gap]].astype(np.float64)
+        slope = (values[right[gap]] - values[left[gap]]) / (x1 - x0)[:, None]
+        dense_values[gap] = slope * (dense_frame[gap] - x0)[:, None] + values[left[gap]]
+        self.rows = np.column_stack([dense_frame.astype(np.float64), dense_values[:, :4]])
+        self.score = dense_values[:, 4]
 
 
 def viterbi_trim(scores: np.ndarray, trim_score: float, switch_penalty: float) -> np.ndarray:
@@ -260,19 +483,165 @@ def viterbi_trim(scores: np.ndarray, trim_score: float, switch_penalty: float) -
     Returns:
         (L,) bool, True where the tube is kept.
     """
-    gains = np.asarray(scores, dtype=np.float64) - trim_score
-    if trim_score <= 0 or np.all(gains >= 0):
-        return np.ones(len(gains), dtype=bool)
-    # off/on: best total of a labelling of frames 0..t that ends in that state;
-    # came_from[t, s]: whether that labelling had frame t - 1 in the action state.
-    off, on = 0.0, gains[0]
-    came_from = np.zeros((len(gains), 2), dtype=bool)
-    for t, gain in enumerate(gains[1:].tolist(), start=1):
-        came_from[t] = (on - switch_penalty > off, on >= off - switch_penalty)
-        off, on = max(off, on - switch_penalty), max(on, off - switch_penalty) + gain
-    labels = np.zeros(len(gains), dtype=bool)
-    state = on >= off
-    for t in range(len(gains) - 1, -1, -1):
-        labels[t] = state
-        state = came_from[t, int(state)]
-    return labels
+    gains = np.asarray(scores, dtype=np.float64).reshape(-1) - trim_score
+    starts = np.zeros(min(len(gains), 1), dtype=np.int64)
+    return _viterbi_on(gains, starts, np.full(len(starts), len(gains)), trim_score > 0,
+                       switch_penalty)
+
+
+def _viterbi_on(gains: np.ndarray, starts: np.ndarray, lengths: np.ndarray, enabled: bool,
+                switch_penalty: float) -> np.ndarray:
+    """:func:`viterbi_trim` of K tubes at once.
+
+    Args:
+        gains: (D,) ``score - trim_score`` of the tubes' frames, tube after tube.
+        starts: (K,) first index of each tube in ``gains``.
+        lengths: (K,) frames of each tube (>= 1).
+        enabled: False keeps every frame.
+        switch_penalty: As in :func:`viterbi_trim`.
+
+    Returns:
+        (D,) bool, True where a tube is kept.
+    """
+    on = np.ones(len(gains), dtype=bool)
+    if not enabled or not len(starts):
+        return on
+    negative = np.add.reduceat((~(gains >= 0)).astype(np.int64), starts) > 0
+    if negative.any():
+        _viterbi_paths(gains, starts[negative], lengths[negative], switch_penalty, on)
+    return on
+
+
+def _viterbi_paths(gains: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                   switch_penalty: float, on: np.ndarray) -> None:
+    """Write the best labelling of each tube into ``on``, advancing all tubes together.
+
+    Tubes are sorted by decreasing length, so the tubes still running at frame t are a
+    prefix. ``off``/``act``: best total of a labelling of frames 0..t that ends in that
+    state; ``from_act_to_off``/``from_act_to_act`` (D,): whether that labelling had frame
+    t - 1 in the action state.
+    """
+    by_length = np.argsort(-lengths, kind='stable')
+    starts, lengths = starts[by_length], lengths[by_length]
+    running = np.searchsorted(-lengths, -np.arange(int(lengths[0]) + 1), side='left')
+    from_act_to_off = np.zeros(len(gains), dtype=bool)
+    from_act_to_act = np.zeros(len(gains), dtype=bool)
+    off, act = np.zeros(len(starts)), gains[starts]
+    final = np.zeros(len(starts), dtype=bool)
+    final[running[1]:] = act[running[1]:] >= off[running[1]:]
+    for t in range(1, len(running) - 1):
+        k = running[t]
+        frames = starts[:k] + t
+        o, a = off[:k], act[:k]
+        from_act_to_off[frames] = a - switch_penalty > o
+        from_act_to_act[frames] = a >= o - switch_penalty
+        off[:k], act[:k] = (np.maximum(o, a - switch_penalty),
+                            np.maximum(a, o - switch_penalty) + gains[frames])
+        ending = slice(running[t + 1], k)
+        final[ending] = act[ending] >= off[ending]
+    state = final
+    for t in range(len(running) - 2, -1, -1):
+        k = running[t]
+        frames = starts[:k] + t
+        on[frames] = state[:k]
+        state[:k] = np.where(state[:k], from_act_to_act[frames], from_act_to_off[frames])
+
+
+def _runs(on: np.ndarray, starts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(R,) start and stop of every run of True in ``on`` (D,) that stays within one of
+    the tubes starting at ``starts``."""
+    new_tube = np.zeros(len(on) + 1, dtype=bool)
+    new_tube[starts] = True
+    new_tube[-1] = True
+    begins = on & (new_tube[:-1] | ~np.concatenate(([False], on[:-1])))
+    ends = on & (new_tube[1:] | ~np.concatenate((on[1:], [False])))
+    return np.flatnonzero(begins), np.flatnonzero(ends) + 1
+
+
+def _detected_means(score: np.ndarray, detected: np.ndarray, detected_before: np.ndarray,
+                    start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """(S,) mean score of the detected frames in ``[start, stop)`` of each segment.
+
+    Segments with equally many detected frames are summed as the rows of one matrix, which
+    numpy sums like a lone array; ``np.add.reduceat`` would sum in another order.
+    """
+    where = np.flatnonzero(detected)
+    count = detected_before[stop] - detected_before[start]
+    means = np.empty(len(start))
+    for k in np.unique(count).tolist():
+        group = np.flatnonzero(count == k)
+        values = score[where[detected_before[start[group]][:, None] + np.arange(k)]]
+        means[group] = values.sum(axis=1) / k
+    return means
+
+
+def _shift_classes_apart(video: np.ndarray, frame: np.ndarray, label: np.ndarray,
+                         boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) boxes moved by ``label * (2 max|coordinate| + 2)``, the maximum over their
+    frame, so that boxes of different classes never overlap: the floats that one NMS call
+    over all classes of a frame would compare."""
+    frame_start = run_starts(video, frame)
+    frame_size = run_stops(frame_start, len(label)) - frame_start
+    reach = np.maximum.reduceat(np.abs(boxes).max(axis=1), frame_start)
+    return boxes + (label * (np.repeat(reach, frame_size) * 2 + 2))[:, None]
+
+
+def _greedy_survivors(num_rows: int, rank: np.ndarray, earlier: np.ndarray,
+                      later: np.ndarray) -> np.ndarray:
+    """(num_rows,) bool: the rows that greedy NMS keeps within their groups.
+
+    Args:
+        num_rows: Rows in all.
+        rank: (num_rows,) rank of each row in its group (0 for the best).
+        earlier, later: (P,) pairs of rows of one group, ``rank[earlier] < rank[later]``,
+            that overlap too much.
+    """
+    kept = np.ones(num_rows, dtype=bool)
+    by_rank = np.argsort(rank[later], kind='stable')
+    earlier, later = earlier[by_rank], later[by_rank]
+    bounds = np.searchsorted(rank[later], np.arange(int(rank.max(initial=0)) + 2))
+    for r in range(1, len(bounds) - 1):
+        lo, hi = bounds[r], bounds[r + 1]
+        kept[later[lo:hi][kept[earlier[lo:hi]]]] = False
+    return kept
+
+
+def _greedy_matching(track: np.ndarray, det: np.ndarray, num_tracks: int,
+                     num_dets: int) -> np.ndarray:
+    """(P,) bool: the pairs that a greedy pass over (track, detection) pairs accepts, in
+    the given order: a pair is accepted unless its track or its detection is taken.
+
+    Args:
+        track: (P,) track of each pair, in [0, num_tracks).
+        det: (P,) detection of each pair, in [0, num_dets).
+
+    Computed in rounds: accept every pair that comes first among the remaining pairs of
+    its track and of its detection, then drop the pairs that touch an accepted one. Usually
+    no two pairs share a track or a detection and one round does.
+    """
+    won = np.zeros(len(track), dtype=bool)
+    left = np.arange(len(track))
+    while len(left):
+        first_of_track = np.full(num_tracks, len(track))
+        first_of_det = np.full(num_dets, len(track))
+        np.minimum.at(first_of_track, track[left], left)
+        np.minimum.at(first_of_det, det[left], left)
+        winners = left[(first_of_track[track[left]] == left)
+                       & (first_of_det[det[left]] == left)]
+        won[winners] = True
+        track_taken = np.zeros(num_tracks, dtype=bool)
+        det_taken = np.zeros(num_dets, dtype=bool)
+        track_taken[track[winners]] = True
+        det_taken[det[winners]] = True
+        left = left[~track_taken[track[left]] & ~det_taken[det[left]]]
+    return won
+
+
+def _group_min(major: np.ndarray, minor: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(N,) the smallest of ``values`` (N,) over the elements with equal (major, minor)."""
+    order = np.lexsort((values, minor, major))
+    first = run_starts(major[order], minor[order])
+    size = run_stops(first, len(order)) - first
+    out = np.empty_like(values)
+    out[order] = np.repeat(values[order[first]], size)
+    return out
