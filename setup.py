@@ -1,4 +1,5 @@
-"""Install point3d_mm, shipping configs/ and tools/ as point3d_mm/.mim for OpenMMLab's mim."""
+"""Install point3d_mm, shipping configs/, tools/ and model-index.yml as point3d_mm/.mim for
+OpenMMLab's mim."""
 import os
 import os.path as osp
 import shutil
@@ -8,7 +9,8 @@ from setuptools import find_packages, setup
 from setuptools.command.editable_wheel import editable_wheel
 
 ROOT = osp.dirname(osp.abspath(__file__))
-MIM_FOLDERS = ('configs', 'tools')
+# mim finds configs, tool scripts (`mim run`) and the model index (`mim search`) here.
+MIM_PATHS = ('configs', 'tools', 'model-index.yml')
 
 
 def read_version() -> str:
@@ -19,10 +21,11 @@ def read_version() -> str:
 
 
 def add_mim_extension() -> None:
-    """Put configs/ and tools/ under point3d_mm/.mim, where mim looks for them.
+    """Put configs/, tools/ and model-index.yml under point3d_mm/.mim, where mim looks.
 
     Links for editable installs (new configs are found without reinstalling), copies for
     wheels and sdists. mim's own helper handles only 'develop', not pip's 'editable_wheel'.
+    A source that is missing (a wheel built from an sdist) leaves the existing copy alone.
     """
     if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
         mode = 'symlink'
@@ -32,14 +35,18 @@ def add_mim_extension() -> None:
         return
     mim_path = osp.join(ROOT, 'point3d_mm', '.mim')
     os.makedirs(mim_path, exist_ok=True)
-    for name in MIM_FOLDERS:
+    for name in MIM_PATHS:
         src, dst = osp.join(ROOT, name), osp.join(mim_path, name)
+        if not osp.exists(src):
+            continue
         if osp.islink(dst) or osp.isfile(dst):
             os.remove(dst)
         elif osp.isdir(dst):
             shutil.rmtree(dst)
         if mode == 'symlink':
             os.symlink(osp.relpath(src, mim_path), dst)
+        elif osp.isfile(src):
+            shutil.copyfile(src, dst)
         else:
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
 
@@ -91,7 +98,8 @@ setup(
     python_requires='>=3.9',
     packages=find_packages(include=['point3d_mm', 'point3d_mm.*']),
     include_package_data=True,
-    package_data={'point3d_mm': ['.mim/configs/**/*.py', '.mim/tools/**/*.py',
+    package_data={'point3d_mm': ['.mim/model-index.yml', '.mim/configs/**/*.py',
+                                 '.mim/configs/**/*.yml', '.mim/tools/**/*.py',
                                  '.mim/tools/**/*.sh', '.mim/tools/**/*.md']},
     install_requires=[
         'torch>=2.6',  # weights_only checkpoint loading by default

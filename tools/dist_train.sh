@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Distributed training on one machine: tools/dist_train.sh CONFIG NUM_PROCS [train.py options]
 # Uses torch's launcher and mmengine's pytorch launcher; CPU-only machines use gloo.
+# The interpreter is $PYTHON, else the checkout's .venv (make env), else `python` on PATH.
 set -euo pipefail
 CONFIG=$1
 NPROC=$2
@@ -8,8 +9,11 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-here="$(cd "$(dirname "$0")" && pwd)"
-PYTHONPATH="$here/..:${PYTHONPATH:-}" exec "${PYTHON:-python}" -m torch.distributed.run \
+# -P: through mim's point3d_mm/.mim/tools link to the checkout, where .venv lives.
+here="$(cd "$(dirname "$0")" && pwd -P)"
+venv_python="$(dirname "$here")/.venv/bin/python"
+[[ -x "$venv_python" ]] || venv_python=python
+PYTHONPATH="$here/..:${PYTHONPATH:-}" exec "${PYTHON:-$venv_python}" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
     --nproc_per_node="$NPROC" --master_port="$PORT" \
     "$here/train.py" "$CONFIG" --launcher pytorch "${@:3}"

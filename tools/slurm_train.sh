@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Training on a Slurm cluster: tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [options]
+# The interpreter is $PYTHON, else the checkout's .venv (make env), else `python` on PATH.
 set -euo pipefail
 PARTITION=$1
 JOB_NAME=$2
@@ -9,10 +10,12 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
-PY_ARGS=${*:5}
-here="$(cd "$(dirname "$0")" && pwd)"
+# -P: through mim's point3d_mm/.mim/tools link to the checkout, where .venv lives.
+here="$(cd "$(dirname "$0")" && pwd -P)"
+venv_python="$(dirname "$here")/.venv/bin/python"
+[[ -x "$venv_python" ]] || venv_python=python
 PYTHONPATH="$here/..:${PYTHONPATH:-}" \
 srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" --ntasks="$GPUS" \
     --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 \
-    $SRUN_ARGS "${PYTHON:-python}" -u "$here/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
-    --launcher slurm $PY_ARGS
+    $SRUN_ARGS "${PYTHON:-$venv_python}" -u "$here/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
+    --launcher slurm "${@:5}"
