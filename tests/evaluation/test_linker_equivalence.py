@@ -1,12 +1,14 @@
 """The vectorised TubeLinker returns the tubes of the per-track implementation it replaced
 (``reference_tube_linker.py``): same labels, scores, frames and order, boxes to 1e-6, on
 random and adversarial inputs and under many settings."""
+import ast
 import importlib.util
 import os.path as osp
 
 import numpy as np
 import pytest
 
+from point3d_mm.evaluation import functional
 from point3d_mm.evaluation.functional import TubeLinker, tube_iou, tube_nms, viterbi_trim
 from point3d_mm.evaluation.functional.overlaps import TubeStack, stacked_tube_iou
 
@@ -240,3 +242,15 @@ def test_stacked_tube_iou_and_tube_nms_match_the_reference(protocol):
         for thr in (0.0, 0.3, 0.7):
             assert (tube_nms(tubes, scores, thr, protocol).tolist()
                     == reference.tube_nms(tubes, scores, thr, protocol).tolist())
+
+
+def test_the_linker_and_its_helpers_import_numpy_only():
+    folder = osp.dirname(functional.__file__)
+    for name in ('tube_linking.py', 'nms.py', 'overlaps.py'):
+        with open(osp.join(folder, name)) as f:
+            tree = ast.parse(f.read())
+        imported = {alias.name.split('.')[0] for node in ast.walk(tree)
+                    if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module.split('.')[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.level == 0}
+        assert imported <= {'numpy', 'typing'}, (name, imported)

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 from mmaction.registry import TASK_UTILS
 
-from point3d_mm.evaluation.functional import tube_iou, video_ap
-from point3d_mm.evaluation.functional import TubeLinker, viterbi_trim
+from point3d_mm.evaluation.functional import TubeLinker, tube_iou, video_ap, viterbi_trim
 
 
 def _track(frames, x0, vx, y0=60.0, size=(40.0, 80.0)):
