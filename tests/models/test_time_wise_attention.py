@@ -76,3 +76,33 @@ def test_gram_stays_fp32_under_autocast(dtype):
         y = twa(x.to(dtype))
     assert y.dtype == dtype and y.isfinite().all()
     torch.testing.assert_close(y.float(), expected, rtol=2e-2, atol=5e-2)
+
+
+def test_l2_temperature_variant():
+    """Cosine logits times a learned temperature: not one-hot at init whatever the feature
+    norms, trainable, and the other scalings keep no parameter."""
+    from point3d_mm.models.necks.time_wise_attention import attention_matrix
+    torch.manual_seed(0)
+    twa = MODELS.build(dict(type='TimeWiseAttention', scale='l2_temperature',
+                            init_temperature=2.0))
+    assert [n for n, _ in twa.named_parameters()] == ['log_temperature']
+    assert not list(MODELS.build(dict(type='TimeWiseAttention')).parameters())
+    assert twa.temperature().item() == pytest.approx(2.0)
+    # large, correlated features: the raw and sqrt_d logits would be far apart
+    clips = 1000 * (torch.randn(2, 1, 3, 4, 6) + 0.3 * torch.randn(2, 5, 3, 4, 6))
+    x = clips.transpose(1, 2)
+    m = twa.attention(x)
+    flat = clips.flatten(2).double()
+    unit = flat / flat.norm(dim=-1, keepdim=True)
+    expected = (2.0 * unit @ unit.transpose(1, 2)).softmax(-1)
+    torch.testing.assert_close(m.double(), expected, rtol=1e-5, atol=1e-6)
+    assert m.diagonal(dim1=1, dim2=2).max() < 0.5  # far from one-hot
+    y = twa(x)
+    torch.testing.assert_close(y.transpose(1, 2).double(), (expected @ flat).view_as(clips) +
+                               clips.double(), rtol=1e-5, atol=1e-2)
+    y.sum().backward()
+    assert twa.log_temperature.grad is not None and twa.log_temperature.grad != 0
+    torch.testing.assert_close(attention_matrix(clips, 'sqrt_d'),
+                               MODELS.build(dict(type='TimeWiseAttention')).attention(x))
+    with pytest.raises(ValueError, match='scale must be one of'):
+        MODELS.build(dict(type='TimeWiseAttention', scale='cosine'))
