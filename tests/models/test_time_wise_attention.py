@@ -106,3 +106,30 @@ def test_l2_temperature_variant():
                                MODELS.build(dict(type='TimeWiseAttention')).attention(x))
     with pytest.raises(ValueError, match='scale must be one of'):
         MODELS.build(dict(type='TimeWiseAttention', scale='cosine'))
+
+
+def test_point_head_loss_stack_reduction():
+    """PointHead(loss_stack_reduction='mean') divides each stack's losses by the number of
+    stacks (CenterNet's average); 'sum', the default, keeps them as they are. (Here rather
+    than in test_point_head.py, which another change owns.)"""
+    from mmengine.structures import InstanceData
+
+    from point3d_mm.structures.geometry import box_knots
+    torch.manual_seed(0)
+    bboxes = torch.tensor([[10.0, 12.0, 40.0, 60.0], [70.0, 20.0, 100.0, 90.0]])
+    gt = InstanceData(bboxes=bboxes, frame_inds=torch.tensor([0, 1]), knots=box_knots(bboxes))
+    feats = tuple(torch.randn(2, 8, 32, 32) for _ in range(2))  # two stacks
+    losses = {}
+    for reduction in ('sum', 'mean'):
+        torch.manual_seed(1)
+        head = MODELS.build(dict(type='PointHead', in_channels=8, feat_channels=8,
+                                 loss_stack_reduction=reduction))
+        head.init_weights()
+        losses[reduction] = head.loss(feats, [gt], (128, 128))
+    assert MODELS.build(dict(type='PointHead', in_channels=8)).loss_stack_reduction == 'sum'
+    for name, per_stack in losses['sum'].items():
+        assert len(per_stack) == 2
+        for summed, averaged in zip(per_stack, losses['mean'][name]):
+            torch.testing.assert_close(averaged, summed / 2)
+    with pytest.raises(ValueError, match='loss_stack_reduction'):
+        MODELS.build(dict(type='PointHead', loss_stack_reduction='max'))

@@ -47,6 +47,9 @@ class PointHead(BaseModule):
         loss_center_heatmap, loss_wh, loss_offset, loss_knot_heatmap, loss_knot_dist,
             loss_knot_offset (dict): loss configs (mmdet's GaussianFocalLoss and L1Loss with
             the paper's weights by default).
+        loss_stack_reduction (str): 'sum' (the default: each stack's losses are returned and
+            summed, so a 2-stack hourglass counts them twice) or 'mean' (each stack's losses
+            divided by the number of stacks, as CenterNet's hourglass training averages them).
         train_cfg (dict, optional): ``min_overlap`` of the Gaussian radius (CenterNet: 0.7).
         test_cfg (dict, optional): ``topk`` centres per frame (100),
             ``local_maximum_kernel`` (3), ``knot_topk`` peaks per knot heatmap (20),
@@ -68,6 +71,7 @@ class PointHead(BaseModule):
                      type='mmdet.GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
                  loss_knot_dist: dict = dict(type='mmdet.L1Loss', loss_weight=1.0),
                  loss_knot_offset: dict = dict(type='mmdet.L1Loss', loss_weight=1.0),
+                 loss_stack_reduction: str = 'sum',
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -76,6 +80,10 @@ class PointHead(BaseModule):
         self.feat_channels = feat_channels
         self.num_knots = num_knots
         self.with_kp = with_kp
+        if loss_stack_reduction not in ('sum', 'mean'):
+            raise ValueError("loss_stack_reduction must be 'sum' or 'mean', got "
+                             f'{loss_stack_reduction!r}')
+        self.loss_stack_reduction = loss_stack_reduction
         self.train_cfg = {**dict(min_overlap=0.7), **(train_cfg or {})}
         self.test_cfg = {
             **dict(topk=100, local_maximum_kernel=3, knot_topk=20, knot_score_thr=0.1,
@@ -164,7 +172,8 @@ class PointHead(BaseModule):
             batch_input_shape (tuple[int, int]): (H, W) of the network input.
 
         Returns:
-            dict[str, list[Tensor]]: weighted losses, one entry per stack.
+            dict[str, list[Tensor]]: weighted losses, one entry per stack (each divided by
+            the number of stacks with ``loss_stack_reduction='mean'``).
         """
         targets = self.get_targets(batch_gt_instances, center_heatmap_preds[-1].shape,
                                    batch_input_shape)
@@ -173,6 +182,8 @@ class PointHead(BaseModule):
             for preds in zip(center_heatmap_preds, wh_preds, offset_preds, knot_heatmap_preds,
                              knot_dist_preds, knot_offset_preds)
         ]
+        if self.loss_stack_reduction == 'mean':
+            losses = [{k: v / len(losses) for k, v in stack.items()} for stack in losses]
         return {name: [stack[name] for stack in losses] for name in losses[0]}
 
     def _loss_single(self, center_heatmap: Tensor, wh: Tensor, offset: Tensor,
