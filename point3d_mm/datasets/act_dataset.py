@@ -8,12 +8,15 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
 from ..structures.act_format import load_act, video_problems
+from ..utils.safe_pickle import safe_pickle_load
 
 KEY_FRAMES = ('last', 'center')
 #: Knot order after a horizontal flip for JHMDB's 15 puppet joints (neck, belly, face, right
 #: shoulder, left shoulder, right hip, left hip, right elbow, left elbow, right knee, left
 #: knee, right wrist, left wrist, right ankle, left ankle): left and right swap.
 JHMDB_JOINT_FLIP_INDICES = (0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13)
+#: Values of ``ACTDataset(knots=...)``.
+KNOT_SOURCES = ('box', 'joints')
 
 
 def clip_frame_ids(key_frame: int, nframes: int, clip_len: int, frame_interval: int = 1,
@@ -67,13 +70,22 @@ class ACTDataset(BaseDataset):
     -1) and, one row per (clip frame, actor) box, ``gt_bboxes`` float32 (N, 4) in original
     pixels (the ACT file's own convention, not shifted), ``gt_labels`` int64 (N,),
     ``gt_frame_inds`` int64 (N,) in [0, T) and ``gt_track_ids`` int64 (N,) (index of the tube
-    within the video, in label order). With ``joints_root`` also ``gt_knots`` float32
-    (N, K, 2) and ``knot_flip_indices``; without it the knots are derived from the boxes when
-    the clip is packed.
+    within the video, in label order). With ``knots='joints'`` also ``gt_knots`` float32
+    (N, K, 2) (NaN where a joint is not visible: no target) and ``knot_flip_indices``; with
+    ``knots='box'`` (the default) the knots are the boxes' edge midpoints, derived when the
+    clip is packed. K follows the data: ``metainfo['num_knots']`` (4 for box knots).
 
-    Joints (JHMDB-21's puppet joints): ``<joints_root>/<video>/joint_positions.mat`` holding
-    ``pos_img`` (2, K, nframes), MATLAB 1-based pixel (x, y), shifted to the 0-based
-    coordinates of the ACT boxes. They need one tube per video (true of JHMDB-21).
+    Joints come from one of two sources:
+
+    * ``joints_file``: a pickle ``dict(joints={video: {label: [(L, K, 3) per tube]}},
+      flip_indices=..., names=...)`` whose arrays match the tubes of ``gttubes`` one to one
+      (row i is the tube's row i): x, y (the boxes' pixel coordinates) and visible (0/1).
+      The synthetic generator writes one (``synthetic_joints.pkl``); its ``flip_indices``
+      are used unless ``knot_flip_indices`` is given.
+    * ``joints_root`` (JHMDB-21's puppet joints): ``<joints_root>/<video>/joint_positions.mat``
+      holding ``pos_img`` (2, K, nframes), MATLAB 1-based pixel (x, y), shifted to the 0-based
+      coordinates of the ACT boxes, all visible. They need one tube per video (true of
+      JHMDB-21).
 
     A video whose annotation is unusable — no ``nframes`` or ``resolution`` entry, a label
     index out of range, tube frames outside 1..nframes — is an error naming the file and the
@@ -95,9 +107,12 @@ class ACTDataset(BaseDataset):
         video_ext: Extension of the video files with ``data_prefix=dict(video=...)``.
         on_bad: 'raise' or 'skip' for videos with unusable annotations.
         on_short: 'raise', 'skip' or 'clamp' for videos shorter than ``clip_len``.
-        joints_root: Folder of per-video joint files used as knots (JHMDB layout); None to
-            derive knots from boxes.
-        knot_flip_indices: Joint order after a horizontal flip.
+        knots: 'box' (edge midpoints of the boxes) or 'joints' (from ``joints_file`` or
+            ``joints_root``); by default 'joints' when either is given, else 'box'.
+        joints_file: The joints pickle (see above).
+        joints_root: Folder of per-video joint files (JHMDB layout).
+        knot_flip_indices: Joint order after a horizontal flip (default: the joints file's,
+            or JHMDB's 15 joints with ``joints_root``).
         test_mode: Build the test set.
         **kwargs: Further :class:`mmengine.dataset.BaseDataset` arguments.
     """
@@ -114,8 +129,10 @@ class ACTDataset(BaseDataset):
                  video_ext: str = '.mp4',
                  on_bad: str = 'raise',
                  on_short: str = 'raise',
+                 knots: Optional[str] = None,
+                 joints_file: Optional[str] = None,
                  joints_root: Optional[str] = None,
-                 knot_flip_indices: Sequence[int] = JHMDB_JOINT_FLIP_INDICES,
+                 knot_flip_indices: Optional[Sequence[int]] = None,
                  test_mode: bool = False,
                  **kwargs) -> None:
         if on_bad not in ('raise', 'skip'):
@@ -138,8 +155,23 @@ class ACTDataset(BaseDataset):
         self.video_ext = video_ext
         self.on_bad = on_bad
         self.on_short = on_short
-        self.joints_root = joints_root
-        self.knot_flip_indices = list(knot_flip_indices)
+        if knots is None:
+            knots = 'joints' if joints_file or joints_root else 'box'
+        if knots not in KNOT_SOURCES:
+            raise ValueError(f'knots must be one of {KNOT_SOURCES}, got {knots!r}')
+        if knots == 'joints' and (joints_file is None) == (joints_root is None):
+            raise ValueError("knots='joints' needs one of joints_file and joints_root")
+        self.knots = knots
+        self.joints_file = joints_file if knots == 'joints' else None
+        self.joints_root = joints_root if knots == 'joints' else None
+        self._joints_data: Optional[Dict] = None
+        if self.joints_file is not None:
+            self._joints_data = safe_pickle_load(self.joints_file)
+            if knot_flip_indices is None:
+                knot_flip_indices = self._joints_data.get('flip_indices')
+        if knot_flip_indices is None and self.joints_root is not None:
+            knot_flip_indices = JHMDB_JOINT_FLIP_INDICES
+        self.knot_flip_indices = None if knot_flip_indices is None else list(knot_flip_indices)
         self._videos: Dict[str, Dict] = {}
         super().__init__(ann_file=ann_file, pipeline=list(pipeline), data_prefix=data_prefix,
                          test_mode=test_mode, **kwargs)
@@ -161,6 +193,8 @@ class ACTDataset(BaseDataset):
             raise ValueError(f'{self.ann_file}: split {self.split} requested but '
                              f"'{split_key}' has {len(splits)} split(s) (splits are 1-based)")
         self._metainfo['classes'] = tuple(act['labels'])
+        self._metainfo['num_knots'] = (4 if self.knots == 'box' else
+                                       len(self.knot_flip_indices or ()))
 
         data_list, skipped, clamped = [], 0, 0
         for video in splits[self.split - 1]:
@@ -177,14 +211,20 @@ class ACTDataset(BaseDataset):
                     skipped += 1
                     continue
                 clamped += 1
-            table = self._index_video(act['gttubes'].get(video, {}))
-            if self.joints_root is not None:
-                joints = self._load_joints(video, nframes, table)
-                if isinstance(joints, str):
-                    self._bad_video(joints, self.on_bad, 'on_bad')
+            tubes = act['gttubes'].get(video, {})
+            table = self._index_video(tubes)
+            if self.knots == 'joints':
+                if self.joints_file is not None:
+                    knots = self._file_knots(video, tubes, table)
+                else:
+                    knots = self._load_joints(video, nframes, table)
+                    if not isinstance(knots, str):
+                        knots = knots[table['frames'] - 1]
+                if isinstance(knots, str):
+                    self._bad_video(knots, self.on_bad, 'on_bad')
                     skipped += 1
                     continue
-                table['joints'] = joints
+                table['knots'] = knots
             self._videos[video] = dict(nframes=nframes, ori_shape=act['resolution'][video],
                                        **table)
             video_labels = np.unique(table['labels'])
@@ -225,7 +265,30 @@ class ACTDataset(BaseDataset):
         track_ids = np.concatenate(track_ids) if track_ids else np.zeros(0, np.int64)
         order = np.argsort(rows[:, 0], kind='stable')
         return dict(frames=rows[order, 0].astype(np.int64), boxes=rows[order, 1:],
-                    labels=labels[order], track_ids=track_ids[order])
+                    labels=labels[order], track_ids=track_ids[order], order=order)
+
+    def _file_knots(self, video: str, tubes: Dict[int, List[np.ndarray]],
+                    table: Dict[str, np.ndarray]) -> Union[np.ndarray, str]:
+        """(R, K, 2) knots of a video's box rows from the joints file (NaN: not visible), or
+        what is wrong."""
+        video_joints = self._joints_data['joints'].get(video)
+        if video_joints is None:
+            return f"video '{video}': no joints in {self.joints_file}"
+        num_knots = len(self.knot_flip_indices or ())
+        arrays = [np.zeros((0, num_knots, 3), np.float32)]
+        for label, label_tubes in tubes.items():
+            label_joints = video_joints.get(label, [])
+            if len(label_joints) != len(label_tubes):
+                return (f"video '{video}': {self.joints_file} has {len(label_joints)} joint "
+                        f'tracks for label {label}, the ground truth {len(label_tubes)} tubes')
+            for tube, joints in zip(label_tubes, label_joints):
+                joints = np.asarray(joints, np.float32)
+                if joints.shape != (len(tube), num_knots, 3):
+                    return (f"video '{video}': joints of shape {joints.shape} for a tube of "
+                            f'{len(tube)} boxes and {num_knots} flip indices')
+                arrays.append(joints)
+        joints = np.concatenate(arrays)[table['order']]
+        return np.where(joints[..., 2:] > 0, joints[..., :2], np.nan).astype(np.float32)
 
     def _load_joints(self, video: str, nframes: int,
                      table: Dict[str, np.ndarray]) -> Union[np.ndarray, str]:
@@ -272,8 +335,7 @@ class ACTDataset(BaseDataset):
             gt_labels=video['labels'][rows],
             gt_frame_inds=np.asarray(positions, np.int64),
             gt_track_ids=video['track_ids'][rows])
-        if 'joints' in video:
-            info['gt_knots'] = video['joints'][video['frames'][rows] - 1].reshape(
-                len(rows), -1, 2)
+        if 'knots' in video:
+            info['gt_knots'] = video['knots'][rows].reshape(len(rows), -1, 2)
             info['knot_flip_indices'] = self.knot_flip_indices
         return info

@@ -22,8 +22,11 @@ cluttered and moves (camera pan and jitter, moving distractor shapes, limb-like 
 foreground occluders pass in front of the actors.
 
 :meth:`SyntheticActions.generate` writes an ACT-format dataset (``synthetic_gt.pkl`` +
-``frames/<video>/%05d.jpg``) and the same videos in mmaction2's AVA layout (``ava/``), fully
-determined by the seed (byte-identical on re-run).
+``frames/<video>/%05d.jpg``), the actors' joints (``synthetic_joints.pkl``, the points the
+stick figures are drawn from, usable as knots: ``ACTDataset(knots='joints', joints_file=...)``)
+and the same videos in mmaction2's AVA layout (``ava/``), fully determined by the seed
+(byte-identical on re-run; the joints draw no random numbers, so the frames and ground truth
+are what they were before the joints were written).
 """
 import math
 import os
@@ -34,8 +37,8 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from point3d_mm.utils.compat import atomic_write
-from .act_format import dump_act
+from ...structures.act_format import dump_act
+from ...utils.fileio import atomic_write
 
 #: Action classes.
 CLASSES = ('walk_left', 'walk_right', 'jump', 'march', 'shake', 'sway')
@@ -60,6 +63,12 @@ OCCLUDED_FRACTION = 0.3
 _TORSO, _HEAD_R, _UPPER_ARM, _FOREARM, _THIGH, _SHIN = 0.36, 0.08, 0.17, 0.15, 0.23, 0.23
 #: Bones as (start, end) indices of the points of :func:`stick_figure`.
 BONES = ((0, 1), (1, 3), (3, 5), (1, 4), (4, 6), (0, 7), (7, 9), (0, 8), (8, 10))
+#: Names of the points of :func:`stick_figure`, the joints written as knots. "Left" is the
+#: figure's side drawn at smaller x (before tilting).
+JOINT_NAMES = ('pelvis', 'neck', 'head', 'left_elbow', 'right_elbow', 'left_hand',
+               'right_hand', 'left_knee', 'right_knee', 'left_foot', 'right_foot')
+#: Joint order after a horizontal flip: left and right swap.
+JOINT_FLIP_INDICES = (0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9)
 # Motion amplitudes: large enough for the demo's tiny CPU model to see in a clip of T = 8
 # frames at stride 2. With a shake of 0.1 h, tilts of 20 degrees and twice the clutter, after
 # 600 iterations it gave fewer than 5% of the held-out jump and sway actors their class;
@@ -139,8 +148,7 @@ def draw_actor(img: np.ndarray, state: Dict, offset: Tuple[float, float]) -> np.
     Returns:
         (4,) float box x1 y1 x2 y2 of the drawn figure in image pixels, not clipped.
     """
-    points = stick_figure(state['phase'], state['tilt'], state['height'])
-    points = points + np.array([state['x'] - offset[0], state['y'] - offset[1]])
+    points = actor_joints(state, offset)
     fixed = np.round(points * 16).astype(np.int64)  # 4 fractional bits: sub-pixel motion
     thickness, color = state['thickness'], state['color']
     for i, j in BONES:
@@ -156,6 +164,13 @@ def draw_actor(img: np.ndarray, state: Dict, offset: Tuple[float, float]) -> np.
         min(body[:, 1].min() - half, points[2, 1] - radius),
         max(body[:, 0].max() + half, points[2, 0] + radius),
         max(body[:, 1].max() + half, points[2, 1] + radius)])
+
+
+def actor_joints(state: Dict, offset: Tuple[float, float]) -> np.ndarray:
+    """(11, 2) image positions (x, y) of an actor's joints (:data:`JOINT_NAMES`), the
+    points :func:`draw_actor` draws, in the pixel coordinates of its boxes."""
+    points = stick_figure(state['phase'], state['tilt'], state['height'])
+    return points + np.array([state['x'] - offset[0], state['y'] - offset[1]])
 
 
 def _covered_fraction(box: np.ndarray, rects: Sequence[Tuple[float, ...]]) -> float:
@@ -386,8 +401,9 @@ class SyntheticActions:
             ``nframes``, ``tubes`` (list of (L, 5) float32 arrays of frame (1-based), x1, y1,
             x2, y2, one per contiguous visible span of an actor), ``occluded`` (set of (tube
             index, frame) where the box is >= :data:`OCCLUDED_FRACTION` hidden by an
-            occluder) and ``ambiguous`` (set of frames where an actor is partly in view but
-            too little to be annotated).
+            occluder), ``ambiguous`` (set of frames where an actor is partly in view but
+            too little to be annotated) and ``joints`` (one (L, 11, 3) float32 array per
+            tube: x, y and visible (1 inside the frame, else 0) of :data:`JOINT_NAMES`).
         """
         plan = self.plan_video(video)
         noise_rng = self._rng(video, 1)
@@ -396,6 +412,7 @@ class SyntheticActions:
         inside = np.zeros((len(plan['actors']), n))
         boxes = np.zeros((len(plan['actors']), n, 4))
         occluded = np.zeros((len(plan['actors']), n), bool)
+        joints = np.zeros((len(plan['actors']), n, len(JOINT_NAMES), 2))
         frames = []
         for t in range(n):
             ox, oy = np.clip(np.round(margin + plan['camera'][t]), 0, 2 * margin).astype(int)
@@ -409,7 +426,9 @@ class SyntheticActions:
             for a, actor in enumerate(plan['actors']):
                 if not actor['start'] <= t <= actor['end']:
                     continue
-                box = draw_actor(img, self.actor_state(actor, t), (ox - margin, oy - margin))
+                state = self.actor_state(actor, t)
+                box = draw_actor(img, state, (ox - margin, oy - margin))
+                joints[a, t] = actor_joints(state, (ox - margin, oy - margin))
                 boxes[a, t] = np.clip(box, 0, size - 1)
                 inside[a, t] = (_area(boxes[a, t]) / _area(box))
                 occluded[a, t] = _covered_fraction(boxes[a, t], occluders) >= OCCLUDED_FRACTION
@@ -419,17 +438,20 @@ class SyntheticActions:
             noise = noise_rng.normal(0, 3, img.shape)
             frames.append(np.clip(img + noise, 0, 255).astype(np.uint8))
 
-        tubes, occluded_keys, annotated = [], set(), np.zeros(n, bool)
+        tubes, tube_joints, occluded_keys, annotated = [], [], set(), np.zeros(n, bool)
         for a in range(len(plan['actors'])):
             for first, last in _stable_runs(inside[a]):
                 t = np.arange(first, last + 1)
                 occluded_keys.update((len(tubes), int(f) + 1) for f in t[occluded[a, t]])
                 tubes.append(np.concatenate([t[:, None] + 1, boxes[a, t]], 1).astype(
                     np.float32))
+                xy = joints[a, t]
+                visible = ((xy >= 0) & (xy <= size - 1)).all(-1, keepdims=True)
+                tube_joints.append(np.concatenate([xy, visible], -1).astype(np.float32))
                 annotated[t] = True
         ambiguous = {int(t) + 1 for t in np.nonzero((inside > 0).any(0) & ~annotated)[0]}
         return frames, dict(label=plan['label'], nframes=n, tubes=tubes,
-                            occluded=occluded_keys, ambiguous=ambiguous)
+                            occluded=occluded_keys, ambiguous=ambiguous, joints=tube_joints)
 
     # ------------------------------------------------------------------ writing
     def generate(self, out_dir: str) -> Dict[str, str]:
@@ -438,6 +460,10 @@ class SyntheticActions:
         Layout::
 
             out_dir/synthetic_gt.pkl                      ACT ground truth (1 split)
+            out_dir/synthetic_joints.pkl                  joints as knots: dict(joints=
+                                                          {video: {label: [(L, 11, 3) x, y,
+                                                          visible per tube of gttubes]}},
+                                                          names, flip_indices)
             out_dir/frames/<video>/00001.jpg ...          frames, 1-based
             out_dir/ava/synthetic_{train,val}.csv         AVA annotations (1 key frame per
                                                           ``ava_fps`` frames, timestamps in
@@ -452,13 +478,14 @@ class SyntheticActions:
             out_dir: Output folder (created).
 
         Returns:
-            Paths of the written annotation files by name: ``act``, ``frames``,
+            Paths of the written annotation files by name: ``act``, ``joints``, ``frames``,
             ``ava_train``, ``ava_val``, ``ava_train_excluded``, ``ava_val_excluded``,
             ``ava_train_proposals``, ``ava_val_proposals``, ``ava_label_map``.
         """
         train, test = self.video_names()
         act = dict(labels=list(self.classes), gttubes={}, nframes={}, resolution={},
                    train_videos=[train], test_videos=[test])
+        joints = dict(joints={}, names=list(JOINT_NAMES), flip_indices=list(JOINT_FLIP_INDICES))
         ava = {'train': ([], [], {}), 'val': ([], [], {})}  # rows, excluded, proposals
         for video in train + test:
             frames, ann = self.render_video(video)
@@ -470,14 +497,17 @@ class SyntheticActions:
                 with open(osp.join(frame_dir, f'{index:05d}.jpg'), 'wb') as f:
                     f.write(buffer.tobytes())
             act['gttubes'][video] = {ann['label']: ann['tubes']} if ann['tubes'] else {}
+            joints['joints'][video] = {ann['label']: ann['joints']} if ann['tubes'] else {}
             act['nframes'][video] = ann['nframes']
             act['resolution'][video] = (self.size, self.size)
             self._ava_records(video, ann, *ava['train' if video in train else 'val'])
 
         paths = dict(act=osp.join(out_dir, 'synthetic_gt.pkl'),
+                     joints=osp.join(out_dir, 'synthetic_joints.pkl'),
                      frames=osp.join(out_dir, 'frames'),
                      ava_label_map=osp.join(out_dir, 'ava', 'action_list.txt'))
         dump_act(act, paths['act'])
+        atomic_write(pickle.dumps(joints, protocol=4), paths['joints'])
         names = [*self.classes, AVA_OCCLUDED]
         _write_text(paths['ava_label_map'], ''.join(
             f'item {{\n  name: "{name}"\n  id: {i}\n}}\n' for i, name in enumerate(names, 1)))
