@@ -1,6 +1,7 @@
 """Checking a config before anything runs: ``--cfg-options`` keys that name nothing, and
 ``type`` names that nothing registered answers to (a typo would otherwise be silently added,
 or fail deep inside a build)."""
+import copy
 import difflib
 import inspect
 from typing import Any, Mapping, Optional
@@ -167,10 +168,42 @@ def _registered(registries: list, name: str) -> bool:
     return False
 
 
+class ConfigValueError(ValueError):
+    """A ``--cfg-options`` value cannot be merged at its key."""
+
+
 def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:
-    """Read a config and merge ``--cfg-options`` into it after checking their keys."""
+    """Read a config and merge ``--cfg-options`` into it after checking their keys.
+
+    Raises:
+        ConfigKeyError: a key names nothing in the config (:func:`check_cfg_options`).
+        ConfigValueError: mmengine cannot merge a value at its key (a dict over a string, a
+            list item replaced by something else than a dict), naming the key.
+    """
     cfg = Config.fromfile(path)
     if cfg_options:
         check_cfg_options(cfg, cfg_options)
-        cfg.merge_from_dict(cfg_options)
+        merge_cfg_options(cfg, cfg_options)
     return cfg
+
+
+def merge_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
+    """``cfg.merge_from_dict(options)``, with a merge that mmengine refuses (a TypeError or
+    AttributeError from deep inside it) raised as :class:`ConfigValueError` naming the key."""
+    try:
+        cfg.merge_from_dict(options)
+    except (TypeError, AttributeError, KeyError) as error:
+        # mmengine merges all options at once: try each alone to name the one it refuses
+        refused = [key for key in options if not _merges(cfg, key, options[key])]
+        what = (f'cannot set "{refused[0]}" to {options[refused[0]]!r}' if refused else
+                f'the options {", ".join(options)} conflict with each other')
+        raise ConfigValueError(f'--cfg-options: {what} in {cfg.filename or "the config"}: '
+                               f'{type(error).__name__}: {error}') from None
+
+
+def _merges(cfg: Config, key: str, value: Any) -> bool:
+    try:
+        copy.deepcopy(cfg).merge_from_dict({key: copy.deepcopy(value)})
+    except (TypeError, AttributeError, KeyError):
+        return False
+    return True

@@ -7,6 +7,7 @@ arrays. :func:`safe_pickle_load` admits exactly those, so a crafted pickle canno
 import io
 import os
 import pickle
+import struct
 from typing import Any, Union
 
 # (module, name) pairs a data pickle may reference. Python 2 pickles name builtins
@@ -36,11 +37,28 @@ class UnsafePickleError(pickle.UnpicklingError):
     """The pickle references a global outside the allow-list."""
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler, admitting only :data:`_ALLOWED_GLOBALS`.
+
+    Not the C one: it stores the memo in an array as long as the largest memo index the file
+    names, so one corrupt index (``LONG_BINPUT 1751607649`` in an 8 kB file) makes it fill
+    14 GB; the Python one keeps the memo in a dict. It is fast enough for annotation files
+    (the 2.2 MB JHMDB-GT.pkl loads in 0.06 s, the 3.6 MB corrected UCF101-24 file in 0.5 s).
+    """
 
     def __init__(self, file: Any, source: str, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
         self._source = source
+
+    def load_bytearray8(self) -> None:
+        # pickle's allocates the declared length before reading: read what there is instead
+        size = int.from_bytes(self.read(8), 'little')
+        data = self.read(size)
+        if len(data) != size:
+            raise pickle.UnpicklingError('pickle data was truncated (BYTEARRAY8)')
+        self.append(bytearray(data))
+
+    dispatch = {**pickle._Unpickler.dispatch, pickle.BYTEARRAY8[0]: load_bytearray8}
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED_GLOBALS:
@@ -81,7 +99,10 @@ def safe_pickle_load(path: Union[str, os.PathLike]) -> Any:
     """
     path = os.fspath(path)
     with open(path, 'rb') as f:
-        return _load(f, path)
+        # from memory: a corrupt length (a BINBYTES8 of petabytes) then reads what there is,
+        # where a file object's read(n) would first allocate n bytes
+        data = f.read()
+    return _load(io.BytesIO(data), path)
 
 
 def _load(file: Any, source: str) -> Any:
@@ -89,7 +110,9 @@ def _load(file: Any, source: str) -> Any:
         return _RestrictedUnpickler(file, source, encoding='latin1').load()
     except UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError,
-            AttributeError) as error:
+    # KeyError: an unknown opcode or memo index; struct.error: a truncated number;
+    # OverflowError, MemoryError: a corrupt length field (a FRAME of petabytes)
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
+            AttributeError, struct.error, OverflowError, MemoryError) as error:
         raise ValueError(f'{source}: not a readable pickle (truncated or corrupt?): '
                          f'{type(error).__name__}: {error}') from None

@@ -19,6 +19,9 @@ FRAME_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 CORRUPT_FRAME_MODES = ('raise', 'skip')
 #: Consecutive undecodable frames after which a video is taken to end there.
 _MAX_CORRUPT_RUN = 100
+#: Largest frame image decoded (8192 x 8192; 8K video is 7680 x 4320): OpenCV decodes up to
+#: 2**30 pixels, so one corrupt size field of a 600-byte JPEG would take 6 GB and 10 s.
+MAX_FRAME_PIXELS = 1 << 26
 
 Frames = Union[str, Sequence[np.ndarray], Iterable[np.ndarray]]
 
@@ -87,8 +90,9 @@ class OpenCVVideoReader:
         return self._cap
 
     def __len__(self) -> int:
-        """Frame count reported by the container."""
-        return int(self._open().get(cv2.CAP_PROP_FRAME_COUNT))
+        """Frame count reported by the container (0 when it reports none: a damaged
+        container reports -1 or less)."""
+        return max(int(self._open().get(cv2.CAP_PROP_FRAME_COUNT)), 0)
 
     def read(self, frame_ids: Sequence[int]) -> List[np.ndarray]:
         """Decode the given 1-based frames.
@@ -166,12 +170,39 @@ def _iter_folder(folder: str, on_corrupt: str) -> Iterator[Tuple[int, np.ndarray
         raise ValueError(f'{folder}: the folder holds no frame images '
                          f'({", ".join(FRAME_EXTENSIONS)})')
     for number, name in enumerate(names, start=1):
-        frame = cv2.imread(osp.join(folder, name))
+        path = osp.join(folder, name)
+        size = image_size(path)
+        if size is not None and size[0] * size[1] > MAX_FRAME_PIXELS:
+            _corrupt_frame(f'{path}: the image declares {size[0]}x{size[1]} pixels, more '
+                           f'than {MAX_FRAME_PIXELS} (corrupt?) (frame {number})', on_corrupt)
+            continue
+        frame = cv2.imread(path)
         if frame is None:
-            _corrupt_frame(f'{osp.join(folder, name)}: unreadable image (frame {number})',
-                           on_corrupt)
+            _corrupt_frame(f'{path}: unreadable image (frame {number})', on_corrupt)
             continue
         yield number, frame
+
+
+def image_size(path: str) -> Optional[Tuple[int, int]]:
+    """(width, height) a JPEG or PNG file declares in its header, without decoding it; None
+    for other files or when no size is found."""
+    with open(path, 'rb') as f:
+        head = f.read(1 << 16)
+    if head.startswith(b'\x89PNG\r\n\x1a\n') and head[12:16] == b'IHDR':
+        return int.from_bytes(head[16:20], 'big'), int.from_bytes(head[20:24], 'big')
+    if not head.startswith(b'\xff\xd8'):
+        return None
+    at = 2
+    while at + 9 <= len(head) and head[at] == 0xFF:
+        marker = head[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+            return (int.from_bytes(head[at + 7:at + 9], 'big'),
+                    int.from_bytes(head[at + 5:at + 7], 'big'))
+        at += 2 + int.from_bytes(head[at + 2:at + 4], 'big')
+    return None
 
 
 def _iter_file(video: str, on_corrupt: str) -> Iterator[Tuple[int, np.ndarray]]:

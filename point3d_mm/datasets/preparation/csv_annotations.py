@@ -1,9 +1,6 @@
-"""Converters from other annotation layouts to the ACT format (and ACT to a per-frame CSV).
+"""The per-frame CSV annotation layout and its conversion to and from the ACT format.
 
-* MultiSports (and mmaction2's copy of it): its ``multisports_GT.pkl`` is ACT-like; a
-  test-only file lacks ``train_videos``. :func:`multisports_to_act` normalises it, fills the
-  missing split list and checks every video.
-* A per-frame CSV, one row per box: ``video,frame,x1,y1,x2,y2,label,actor_id`` (frame
+A per-frame CSV, one row per box: ``video,frame,x1,y1,x2,y2,label,actor_id`` (frame
   1-based, pixels, ``label`` a class name). :func:`csv_to_act` groups rows into tubes per
   (video, actor, label), split where frames are missing; :func:`act_to_csv` is its inverse.
 """
@@ -14,62 +11,38 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
-from point3d_mm.utils.compat import atomic_open
-
-from .act_format import normalise_act, video_problems
+from ...structures.act_format import normalise_act, raise_on_problems, video_problems
+from ...utils.fileio import atomic_open
 
 CSV_COLUMNS = ('video', 'frame', 'x1', 'y1', 'x2', 'y2', 'label', 'actor_id')
+#: Largest frame number an ACT tube (float32) holds exactly.
+MAX_FRAME = 2**24
 #: One CSV row: video, frame (1-based), x1, y1, x2, y2, label name, actor id.
 CsvRow = Tuple[str, int, float, float, float, float, str, str]
 Splits = Union[Sequence[str], Sequence[Sequence[str]]]
 
 
-def _check(act: Dict, source: str) -> Dict:
-    problems = [p for video in sorted(act['nframes'].keys() | act['gttubes'].keys())
-                for p in video_problems(act, video)]
-    if problems:
-        shown = '\n  '.join(problems[:20])
-        more = f'\n  ... and {len(problems) - 20} more' if len(problems) > 20 else ''
-        raise ValueError(f'{source}: {len(problems)} problem(s):\n  {shown}{more}')
+def check_act(act: Dict, source: str) -> Dict:
+    """``act`` if every video is usable, else one error listing what is wrong, by video."""
+    raise_on_problems([p for video in sorted(act['nframes'].keys() | act['gttubes'].keys())
+                       for p in video_problems(act, video)], source)
     return act
-
-
-def multisports_to_act(gt: Mapping, source: str = 'MultiSports annotation') -> Dict:
-    """Convert a MultiSports / mmaction2 ground-truth pickle's dict to an ACT dict.
-
-    Args:
-        gt: The unpickled dict (``labels``, ``gttubes``, ``nframes``, ``resolution`` and at
-            least one of ``train_videos`` / ``test_videos``).
-        source: Name used in error messages (the file).
-
-    Returns:
-        A normalised ACT dict; a missing split list becomes empty splits, as many as the
-        other list has.
-
-    Raises:
-        ValueError: a key is missing, or a video has no ``nframes``/``resolution`` entry,
-            an unknown label or tube frames outside 1..nframes (all listed, by video).
-    """
-    missing = [k for k in ('labels', 'gttubes', 'nframes', 'resolution') if k not in gt]
-    if 'train_videos' not in gt and 'test_videos' not in gt:
-        missing.append('train_videos/test_videos')
-    if missing:
-        raise ValueError(f'{source}: not a MultiSports/ACT ground truth, lacks '
-                         f'{", ".join(missing)}')
-    act = normalise_act(gt)
-    num_splits = max(len(act.get('train_videos', [])), len(act.get('test_videos', [])))
-    for key in ('train_videos', 'test_videos'):
-        act.setdefault(key, [[] for _ in range(num_splits)])
-    return _check(act, source)
 
 
 def read_csv_rows(path: Union[str, os.PathLike]) -> List[CsvRow]:
     """Read a per-frame CSV (an optional header line starting with ``video`` is skipped).
 
     Raises:
-        ValueError: a row has the wrong number of fields or a non-numeric frame/coordinate;
-            the message names the file and line.
+        ValueError: a row has the wrong number of fields or a non-numeric frame/coordinate,
+            or the file is not text (the message names the file and line).
     """
+    try:
+        return _read_rows(path)
+    except (UnicodeDecodeError, csv.Error) as error:  # binary data, an oversized field
+        raise ValueError(f'{path}: not a readable CSV text file: {error}') from None
+
+
+def _read_rows(path: Union[str, os.PathLike]) -> List[CsvRow]:
     rows = []
     with open(path, newline='') as f:
         for line_no, fields in enumerate(csv.reader(f), 1):
@@ -129,7 +102,8 @@ def csv_to_act(rows: Iterable[CsvRow], labels: Optional[Sequence[str]] = None,
         A normalised ACT dict.
 
     Raises:
-        ValueError: an unknown label, a frame annotated twice for one actor, a missing
+        ValueError: an unknown label, a frame number above :data:`MAX_FRAME` or a coordinate
+            that is not finite, a frame annotated twice for one actor, a missing
             resolution, or a video problem (:func:`video_problems`); the message names
             the source and video.
     """
@@ -142,6 +116,10 @@ def csv_to_act(rows: Iterable[CsvRow], labels: Optional[Sequence[str]] = None,
         if label not in index:
             raise ValueError(f"{source}: video '{video}' frame {frame}: unknown label "
                              f"'{label}' (labels: {', '.join(names)})")
+        if not (abs(frame) <= MAX_FRAME and np.isfinite([x1, y1, x2, y2]).all()):
+            raise ValueError(f"{source}: video '{video}' frame {frame}: the frame number (at "
+                             f'most {MAX_FRAME}) or a coordinate {(x1, y1, x2, y2)} is not '
+                             'a finite number')
         tracks.setdefault((video, actor, label), []).append((frame, x1, y1, x2, y2))
 
     gttubes: Dict[str, Dict[int, List[np.ndarray]]] = OrderedDict()
@@ -173,7 +151,7 @@ def csv_to_act(rows: Iterable[CsvRow], labels: Optional[Sequence[str]] = None,
         nframes={v: nframes[v] for v in videos if v in nframes},
         resolution={v: resolution[v] for v in videos if v in resolution},
         train_videos=train, test_videos=test))
-    return _check(act, source)
+    return check_act(act, source)
 
 
 def act_to_csv(act: Mapping) -> List[CsvRow]:

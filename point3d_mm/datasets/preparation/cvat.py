@@ -31,7 +31,8 @@ How it maps to ACT tubes:
   the rest of the track is a new tube. An occluded box (``occluded="1"``) is still the actor
   and stays in the tube.
 * Frame numbers: CVAT's are 0-based, ACT's 1-based: ACT frame = CVAT frame + 1, so frames
-  extracted with :mod:`point3d_mm.datasets.frame_extraction` (``00001.jpg`` = first frame)
+  extracted with :mod:`point3d_mm.datasets.preparation.frame_extraction` (``00001.jpg`` =
+  first frame)
   line up. Tasks with a start frame or a frame step are refused (their frame numbers would
   not match the extracted frames).
 * Boxes stay in CVAT's continuous pixel coordinates (``xbr`` may equal the width).
@@ -48,7 +49,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .converters import CsvRow, csv_to_act
+from .csv_annotations import CsvRow, csv_to_act
 
 PathLike = Union[str, os.PathLike]
 
@@ -139,7 +140,7 @@ def read_cvat_video(path: PathLike, label_attribute: Optional[str] = None,
     if task is None:
         raise ValueError(f'{path}: no <meta><task> element: export one task as '
                          '"CVAT for video 1.1"')
-    start = int(task.findtext('start_frame', '0') or 0)
+    start = _int(task, 'start_frame', path, default=0)
     frame_filter = (task.findtext('frame_filter') or '').strip()
     if start != 0 or frame_filter not in ('', 'step=1'):
         raise ValueError(f'{path}: the task starts at frame {start} with frame filter '
@@ -147,9 +148,11 @@ def read_cvat_video(path: PathLike, label_attribute: Optional[str] = None,
                          'first frame are supported (their frame numbers match the '
                          'extracted frames)')
     stop = task.findtext('stop_frame')
-    nframes = int(stop) + 1 if stop not in (None, '') else _int(task, 'size', path)
+    nframes = (_int(task, 'stop_frame', path) + 1 if stop not in (None, '')
+               else _int(task, 'size', path))
     width, height = task.findtext('original_size/width'), task.findtext('original_size/height')
-    resolution = (int(height), int(width)) if width and height else None
+    resolution = ((_int(task, 'original_size/height', path),
+                   _int(task, 'original_size/width', path)) if width and height else None)
     if video is None:
         source = (task.findtext('source') or '').strip()
         video = osp.splitext(osp.basename(source))[0] if source else task.findtext('name')
@@ -203,8 +206,11 @@ def _track_rows(track: ET.Element, video: str, label_attribute: Optional[str],
     return rows
 
 
-def _int(element: ET.Element, tag: str, path: str) -> int:
+def _int(element: ET.Element, tag: str, path: str, default: Optional[int] = None) -> int:
+    """The integer in ``element``'s ``tag``, or ``default`` when there is none."""
     text = element.findtext(tag)
+    if default is not None and not (text or '').strip():
+        return default
     try:
         return int(text)
     except (TypeError, ValueError):

@@ -31,7 +31,10 @@ def multisports_to_act(gt: Mapping, source: str = 'MultiSports annotation') -> D
     if missing:
         raise ValueError(f'{source}: not a MultiSports/ACT ground truth, lacks '
                          f'{", ".join(missing)}')
-    act = normalise_act(gt)
+    try:
+        act = normalise_act(gt)
+    except (TypeError, ValueError, AttributeError, OverflowError) as error:
+        raise ValueError(f'{source}: malformed MultiSports/ACT ground truth: {error}') from None
     num_splits = max(len(act.get('train_videos', [])), len(act.get('test_videos', [])))
     for key in ('train_videos', 'test_videos'):
         act.setdefault(key, [[] for _ in range(num_splits)])

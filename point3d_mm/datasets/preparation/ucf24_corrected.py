@@ -39,9 +39,9 @@ from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
-from point3d_mm.utils.safe_pickle import safe_pickle_load
-from .act_format import normalise_act
-from .validation import raise_on_problems, validate_act
+from ...structures.act_format import normalise_act, raise_on_problems
+from ...utils.safe_pickle import safe_pickle_load
+from .dataset_check import validate_act
 
 #: (height, width) of every UCF101 video.
 UCF101_RESOLUTION = (240, 320)
@@ -114,19 +114,32 @@ def corrected_to_act(annots: Mapping, test_videos: Sequence[str],
         annotate them (the 6 train videos of the public file).
 
     Raises:
-        ValueError: an annotation's boxes do not match its frames, or the result has a
-            problem (:func:`~point3d_mm.datasets.validation.validate_act`); the message names
-            the source and the video.
+        ValueError: an annotation's boxes do not match its frames, an entry lacks a key or
+            has one of the wrong type, or the result has a problem
+            (:func:`~point3d_mm.datasets.preparation.dataset_check.validate_act`); the message
+            names the source (and the video).
     """
+    try:
+        act, dropped = _convert(annots, test_videos, resolution, num_splits)
+    except ValueError as error:
+        raise ValueError(f'{source}: {error}') from None
+    except (KeyError, TypeError, AttributeError, IndexError, OverflowError) as error:
+        # a file of another layout, or a damaged one: a key missing, a value of another type
+        raise ValueError(f'{source}: not the corrected UCF101-24 layout: '
+                         f'{type(error).__name__}: {error}') from None
+    raise_on_problems(validate_act(act), source)
+    return act, dropped
+
+
+def _convert(annots: Mapping, test_videos: Sequence[str], resolution: Tuple[int, int],
+             num_splits: int) -> Tuple[Dict, List[str]]:
+    """:func:`corrected_to_act` before the check of its result."""
     db = {str(video): entry for video, entry in annots['db'].items()}
     gttubes: Dict[str, Dict[int, List[np.ndarray]]] = {}
     for video in sorted(db):
         tubes: Dict[int, List[np.ndarray]] = {}
         for index, annotation in enumerate(db[video]['annotations']):
-            try:
-                tube = annotation_to_tube(annotation, video, index)
-            except ValueError as error:
-                raise ValueError(f'{source}: {error}') from None
+            tube = annotation_to_tube(annotation, video, index)
             tubes.setdefault(int(annotation['label']), []).append(tube)
         gttubes[video] = tubes
     test = [str(video) for video in test_videos]
@@ -141,5 +154,4 @@ def corrected_to_act(annots: Mapping, test_videos: Sequence[str],
         resolution={video: tuple(resolution) for video in gttubes},
         train_videos=[list(train) for _ in range(num_splits)],
         test_videos=[list(test) for _ in range(num_splits)]))
-    raise_on_problems(validate_act(act), source)
     return act, dropped

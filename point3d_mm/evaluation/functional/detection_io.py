@@ -15,9 +15,12 @@ reader never sees a half-written file. Pickles are read with
 arrays.
 """
 import csv
+import errno
 import os
 import os.path as osp
 import pickle
+import zipfile
+import zlib
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -65,26 +68,67 @@ def load_frame_detections(path: PathLike) -> Tuple[np.ndarray, Optional[List[str
     Returns:
         ``(detections, videos)``: the (D, 8) float64 array and the video names, or ``None``
         for a bare array pickle, whose indices refer to the test split's video list.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not one of these formats, or damaged (the message names it).
     """
-    suffix = _suffix(path, ('.npz', '.pkl', '.csv'))
-    if suffix == '.npz':
+    reader = {'.npz': _read_npz, '.pkl': _read_pkl, '.csv': _read_csv}[
+        _suffix(path, ('.npz', '.pkl', '.csv'))]
+    try:
+        return reader(path)
+    except _DAMAGED as error:
+        raise ValueError(f'{path}: not a readable detections file: '
+                         f'{type(error).__name__}: {error}') from None
+
+
+#: What reading a damaged file or one of another layout raises besides ValueError
+#: (NotImplementedError: zipfile on a damaged version or compression field).
+_DAMAGED = (KeyError, IndexError, TypeError, AttributeError, OverflowError, EOFError,
+            UnicodeDecodeError, csv.Error, zipfile.BadZipFile, zlib.error, NotImplementedError)
+
+
+def _read_npz(path: PathLike) -> Tuple[np.ndarray, List[str]]:
+    try:
         with np.load(path, allow_pickle=False) as data:
-            return _as_detections(data['detections'], path), data['videos'].tolist()
-    if suffix == '.pkl':
-        data = safe_pickle_load(path)
-        if isinstance(data, np.ndarray):
-            return _as_detections(data, path), None
-        if not isinstance(data, dict) or not {'detections', 'videos'} <= set(data):
-            raise ValueError(f'{path}: expected a dict with "detections" and "videos" or a '
-                             '(D, 8) array')
-        return _as_detections(data['detections'], path), [str(v) for v in data['videos']]
+            detections, videos = data['detections'], data['videos']
+    except (ValueError, OSError) as error:
+        # ValueError: object arrays, a damaged array header, not numpy at all; OSError
+        # EINVAL: zipfile seeking to a damaged (negative) offset
+        if isinstance(error, OSError) and error.errno != errno.EINVAL:
+            raise
+        raise ValueError(f'{path}: not a readable .npz of detections: {error}') from None
+    return _as_detections(detections, path), _names(videos, path)
+
+
+def _read_pkl(path: PathLike) -> Tuple[np.ndarray, Optional[List[str]]]:
+    data = safe_pickle_load(path)
+    if isinstance(data, np.ndarray):
+        return _as_detections(data, path), None
+    if not isinstance(data, dict) or not {'detections', 'videos'} <= set(data):
+        raise ValueError(f'{path}: expected a dict with "detections" and "videos" or a '
+                         '(D, 8) array')
+    return _as_detections(data['detections'], path), _names(data['videos'], path)
+
+
+def _read_csv(path: PathLike) -> Tuple[np.ndarray, List[str]]:
     with open(path, newline='', encoding='utf-8') as f:
         reader = csv.reader(f)
         header = tuple(next(reader, ()))
         if header != CSV_HEADER:
             raise ValueError(f'{path}: expected the header {",".join(CSV_HEADER)}')
         index: Dict[str, int] = {}
-        rows = [[index.setdefault(r[0], len(index)), *map(float, r[1:])] for r in reader]
+        rows = []
+        for row in reader:
+            if not row:  # a blank line
+                continue
+            if len(row) != len(CSV_HEADER):
+                raise ValueError(f'{path}:{reader.line_num}: expected {len(CSV_HEADER)} '
+                                 f'fields, got {len(row)}')
+            try:
+                rows.append([index.setdefault(row[0], len(index)), *map(float, row[1:])])
+            except ValueError as error:
+                raise ValueError(f'{path}:{reader.line_num}: {error}') from None
     return _as_detections(np.asarray(rows, dtype=np.float64), path), list(index)
 
 
@@ -99,25 +143,52 @@ def save_tubes(path: PathLike, tubes: Dict[str, Sequence[Tube]]) -> None:
 
 
 def load_tubes(path: PathLike) -> Dict[str, List[Tube]]:
-    """Read tubes written by :func:`save_tubes`, checking their structure."""
+    """Read tubes written by :func:`save_tubes`, checking their structure.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not a pickle of tubes, or damaged (the message names it).
+    """
     data = safe_pickle_load(path)
     if not isinstance(data, dict):
         raise ValueError(f'{path}: expected a dict {{video: [(label, score, tube)]}}')
     tubes: Dict[str, List[Tube]] = {}
     for video, video_tubes in data.items():
         tubes[str(video)] = []
-        for entry in video_tubes:
-            valid = isinstance(entry, (tuple, list)) and len(entry) == 3
-            tube = np.asarray(entry[2], dtype=np.float64) if valid else np.zeros(0)
-            if tube.ndim != 2 or tube.shape[1] != 5:
+        for entry in (video_tubes if isinstance(video_tubes, (list, tuple)) else [None]):
+            tube = _as_tube(entry)
+            if tube is None:
                 raise ValueError(f'{path}: video {video!r} holds a tube that is not '
                                  '(label, score, (L, 5) array)')
-            tubes[str(video)].append((int(entry[0]), float(entry[1]), tube))
+            tubes[str(video)].append(tube)
     return tubes
 
 
+def _as_tube(entry) -> Optional[Tube]:
+    """``entry`` as (label, score, (L, 5) float64 array), or None when it is not one."""
+    if not (isinstance(entry, (tuple, list)) and len(entry) == 3):
+        return None
+    try:
+        tube = np.asarray(entry[2], dtype=np.float64)
+        label, score = int(entry[0]), float(entry[1])
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return (label, score, tube) if tube.ndim == 2 and tube.shape[1] == 5 else None
+
+
+def _names(videos, path: PathLike) -> List[str]:
+    """The video names of a detections file, as a list of ``str``."""
+    names = videos if isinstance(videos, (list, tuple)) else np.asarray(videos, dtype=object)
+    if isinstance(names, np.ndarray) and names.ndim != 1:
+        raise ValueError(f'{path}: "videos" is not a list of video names')
+    return [str(name) for name in names]
+
+
 def _as_detections(array: np.ndarray, path: PathLike) -> np.ndarray:
-    dets = np.asarray(array, dtype=np.float64)
+    try:
+        dets = np.asarray(array, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f'{path}: detections are not a (D, 8) array of numbers') from None
     if dets.size == 0:
         return np.zeros((0, 8))
     if dets.ndim != 2 or dets.shape[1] != 8:
