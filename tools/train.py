@@ -16,6 +16,7 @@ from point3d_mm.engine.runner_setup import (
     apply_amp,
     prepare_deterministic_loader,
     prepare_launcher,
+    resume_fallback,
 )
 from point3d_mm.utils.config_checks import check_cfg_types, load_config
 
@@ -66,7 +67,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         apply_amp(cfg)
     if args.resume == 'auto':
         cfg.resume = True
-        cfg.load_from = None
+        cfg.load_from = resume_fallback(cfg.work_dir)  # None: mmengine reads last_checkpoint
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume

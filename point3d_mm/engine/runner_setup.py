@@ -1,9 +1,18 @@
 """Adjusting a config for the run ``tools/train.py`` and ``tools/test.py`` start: ``--amp``,
-a launch without CUDA, bit-identical resumption and the run's checks."""
-from typing import Mapping, Optional
+a launch without CUDA, bit-identical resumption, resuming past a damaged checkpoint and the
+run's checks."""
+import glob
+import logging
+import os
+import os.path as osp
+import re
+from typing import List, Mapping, Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
+
+from ..utils.compat import CheckpointDamagedError, verify_checkpoint
 
 
 def apply_amp(cfg: Config) -> None:
@@ -92,3 +101,55 @@ def add_run_checks(cfg: Config) -> None:
                for h in hooks):
         hooks.append(dict(type='NumClassesCheckHook'))
     cfg.custom_hooks = hooks
+
+
+def resume_fallback(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` (auto) should continue from when the one the work dir's
+    ``last_checkpoint`` names is damaged: the newest intact ``epoch_*.pth``/``iter_*.pth``
+    of the work dir, with a warning naming both.
+
+    Returns:
+        That checkpoint, or None when the named one is intact or there is no
+        ``last_checkpoint`` (mmengine's own auto-resume then does as usual).
+
+    Raises:
+        CheckpointDamagedError: the named checkpoint is damaged and no other is intact.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        latest = f.read().strip()
+    damage = _checkpoint_damage(latest)
+    if damage is None:
+        return None
+    others = [path for path in _numbered_checkpoints(work_dir)
+              if osp.abspath(path) != osp.abspath(latest)]
+    for candidate in others:
+        if _checkpoint_damage(candidate) is None:
+            print_log(f'--resume: {latest} (named by {pointer}) cannot be used: {damage}; '
+                      f'resuming from {candidate}, the newest intact checkpoint, instead',
+                      logger='current', level=logging.WARNING)
+            return candidate
+    raise CheckpointDamagedError(f'--resume: {damage}, and no other epoch_*.pth / iter_*.pth '
+                                 f'of {work_dir} is intact; train without --resume to start '
+                                 'afresh')
+
+
+def _checkpoint_damage(path: str) -> Optional[str]:
+    """Why a checkpoint cannot be resumed from (missing or damaged), or None when intact."""
+    try:
+        verify_checkpoint(path)
+    except (FileNotFoundError, CheckpointDamagedError) as error:
+        return str(error)
+    return None
+
+
+def _numbered_checkpoints(work_dir: str) -> List[str]:
+    """The work dir's ``epoch_<n>.pth`` and ``iter_<n>.pth``, newest (highest n) first."""
+    found = []
+    for path in glob.glob(osp.join(work_dir, '*.pth')):
+        match = re.fullmatch(r'(?:epoch|iter)_(\d+)\.pth', osp.basename(path))
+        if match:
+            found.append((int(match.group(1)), os.path.getmtime(path), path))
+    return [path for _, _, path in sorted(found, reverse=True)]
