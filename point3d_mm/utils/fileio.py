@@ -1,11 +1,14 @@
 """Writing files atomically: the one writer of every file point3d_mm produces.
 
 A file appears under its final name only once it is complete (written to a temporary file
-beside it, synced, then renamed), with the permissions ``open()`` would give it. A crash or a
-failed write (a full disk) leaves the previous file untouched and at most a ``.tmp`` file.
+beside it, synced, then renamed), with the permissions ``open()`` would give it. A crash
+leaves the previous file untouched and at most a ``.tmp`` file; a failed write leaves the
+previous file untouched and no ``.tmp`` file, and one that ran out of room (a full disk, a
+file-size limit) is raised as an ``OSError`` saying ``could not write <file>: ...``.
 Imports only the standard library and numpy, so the pure-numpy layers can use it.
 """
 import contextlib
+import errno
 import json
 import math
 import os
@@ -30,6 +33,10 @@ def atomic_open(filepath: Any, mode: str = 'wb', **kwargs: Any) -> Iterator[IO]:
         filepath: The final file; its folder is created if missing.
         mode: A write mode (``'wb'``, ``'w'``).
         **kwargs: Passed to :func:`os.fdopen` (``encoding``, ``newline``).
+
+    Raises:
+        OSError: ``could not write <filepath>: <reason> (disk full or file too large?)`` when
+            the disk, a quota or the process's file-size limit is exhausted.
     """
     filepath = os.path.abspath(os.fspath(filepath))
     directory = os.path.dirname(filepath)
@@ -43,10 +50,23 @@ def atomic_open(filepath: Any, mode: str = 'wb', **kwargs: Any) -> Iterator[IO]:
             os.fsync(f.fileno())
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600 files
         os.replace(tmp_path, filepath)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp_path):
             os.unlink(tmp_path)
+        _raise_write_error(error, filepath)
         raise
+
+
+#: errno values of a write that ran out of room: a full disk or quota, or a file-size limit.
+_NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _raise_write_error(error: BaseException, filepath: str) -> None:
+    """Re-raise a write that ran out of room as one OSError naming the final file (the
+    original names the temporary file or nothing, deep inside a library's writer)."""
+    if isinstance(error, OSError) and error.errno in _NO_ROOM:
+        raise OSError(error.errno, f'could not write {filepath}: {error.strerror} '
+                      '(disk full or file too large?)') from None
 
 
 @contextlib.contextmanager
@@ -68,9 +88,10 @@ def atomic_path(filepath: Any, suffix: str = '') -> Iterator[str]:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, filepath)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp_path):
             os.unlink(tmp_path)
+        _raise_write_error(error, filepath)
         raise
 
 

@@ -1,6 +1,6 @@
 """Extracting video frames to ``<out>/<video>/00001.jpg ...`` and checking frame folders.
 
-Frames are decoded by :class:`~point3d_mm.datasets.OpenCVVideoReader`, the decoder that
+Frames are decoded by :class:`~point3d_mm.utils.video.OpenCVVideoReader`, the decoder that
 :class:`~point3d_mm.datasets.ACTDataset` uses for video files, so a dataset read from extracted
 frames and one read from the videos see the same pictures (up to JPEG loss). Frame ``i`` of a
 video (1-based, as in the ACT ground truth) is written as ``filename_tmpl.format(i)``.
@@ -14,11 +14,12 @@ import re
 import shutil
 import string
 from dataclasses import dataclass
-from typing import Iterable, List, Mapping, Optional, Pattern, Sequence, Tuple
+from typing import List, Mapping, Optional, Pattern, Sequence, Tuple
 
 import cv2
 
-from .video_reader import OpenCVVideoReader
+from ...structures.act_format import format_ranges
+from ...utils.video import OpenCVVideoReader
 
 FRAME_TMPL = '{:05d}.jpg'
 
@@ -85,18 +86,6 @@ def frame_numbers(frame_dir: str, filename_tmpl: str = FRAME_TMPL) -> List[int]:
     return sorted(numbers)
 
 
-def format_ranges(numbers: Iterable[int], limit: int = 10) -> str:
-    """``[1, 2, 3, 7, 9, 10]`` -> ``'1-3, 7, 9-10'`` (at most ``limit`` runs shown)."""
-    runs: List[List[int]] = []
-    for number in sorted(numbers):
-        if runs and number == runs[-1][1] + 1:
-            runs[-1][1] = number
-        else:
-            runs.append([number, number])
-    text = ', '.join(f'{a}' if a == b else f'{a}-{b}' for a, b in runs[:limit])
-    return text + (f', ... ({len(runs) - limit} more runs)' if len(runs) > limit else '')
-
-
 def count_frames(frame_dir: str, filename_tmpl: str = FRAME_TMPL) -> int:
     """Number of frames of a folder whose frames run from 1 without gaps.
 
@@ -157,7 +146,12 @@ def extract_frames(video_path: str, out_dir: str, filename_tmpl: str = FRAME_TMP
             decoded += 1
             path = osp.join(part_dir, filename_tmpl.format(decoded))
             if not cv2.imwrite(path, frame, params):
-                raise OSError(f'cannot write frame {path}')
+                # OpenCV reports no reason; a full disk is the usual one
+                raise OSError(f'could not write frame {decoded} of {out_dir} (as {path}; disk '
+                              'full or file too large?)')
+    except BaseException:
+        shutil.rmtree(part_dir, ignore_errors=True)  # a half-written video frees its space
+        raise
     finally:
         reader.close()
     if decoded == 0:
