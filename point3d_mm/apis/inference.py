@@ -1,23 +1,23 @@
-"""Inference on a video of any length: clip mode and streaming mode, then tube linking.
+"""Inference on a video of any length, then tube linking.
 
 Frames are read lazily and only the last (T-1)s+1 frames (clip mode) or frame features
-(streaming mode) are kept, so memory does not grow with the video's length.
+(offline and streaming modes) are kept, so memory does not grow with the video's length.
 
+* offline mode (default): frames go through the backbone ``frame_batch`` at a time; each
+  frame's features enter a ring buffer of the last (T-1)s+1 frames, and only the temporal part
+  (Point Head on the key frame, TWA, 3D head) runs per frame on every s-th of them.
+* streaming mode: the same, one frame at a time (live input).
 * clip mode: for every frame t, the clip of frames t-(T-1)s, ..., t-s, t (stride s, the test
   dataset's ``frame_interval``; clamped to frame 1 at the video's start, as
   :func:`point3d_mm.datasets.clip_frame_ids` clamps) goes through the whole model; t is the
-  clip's key frame.
-* streaming mode: every frame goes through the backbone once; its features enter a ring
-  buffer of the last (T-1)s+1 frames, and only the temporal part (Point Head on the key frame,
-  TWA, 3D head) runs per frame on every s-th of them. Both modes give the same detections for
-  the same frames.
+  clip's key frame. The reference path: the three modes give the same detections.
 
 T and s are the config's ``test_dataloader.dataset.clip_len`` and ``frame_interval``, the
 clips the model was tested on.
 """
 import os.path as osp
 from collections import deque
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -42,7 +42,8 @@ def _test_pipeline(cfg: Config) -> Compose:
 
 
 class _ClipPreparer:
-    """Turns T in-memory frames into the model's (data, data_samples) input."""
+    """Turns in-memory frames into the model's (inputs, data_samples): one clip of T frames,
+    or (:meth:`frames`) N frames each as a one-frame clip, for their per-frame features."""
 
     def __init__(self, model: nn.Module, video_name: str) -> None:
         self.model = model
@@ -51,11 +52,22 @@ class _ClipPreparer:
 
     def __call__(self, frames: List[np.ndarray],
                  frame_ids: List[int]) -> Tuple[torch.Tensor, list]:
-        results = clip_results_from_frames(frames, frame_ids, key_frame_index=len(frames) - 1,
-                                           video=self.video_name)
-        packed = self.pipeline(results)
+        return self._preprocess([self._pack(frames, frame_ids)])
+
+    def frames(self, frames: List[np.ndarray],
+               frame_ids: List[int]) -> Tuple[torch.Tensor, list]:
+        """(N, 3, 1, H, W) inputs and N samples of frames taken one by one."""
+        return self._preprocess([self._pack([frame], [number])
+                                 for frame, number in zip(frames, frame_ids)])
+
+    def _pack(self, frames: List[np.ndarray], frame_ids: List[int]) -> dict:
+        return self.pipeline(clip_results_from_frames(
+            frames, frame_ids, key_frame_index=len(frames) - 1, video=self.video_name))
+
+    def _preprocess(self, packed: List[dict]) -> Tuple[torch.Tensor, list]:
         data = self.model.data_preprocessor(
-            dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]), False)
+            dict(inputs=[p['inputs'] for p in packed],
+                 data_samples=[p['data_samples'] for p in packed]), False)
         return data['inputs'], data['data_samples']
 
 
@@ -79,18 +91,31 @@ def _detections_rows(sample: Any, frame: int) -> np.ndarray:
         pred.bboxes.cpu().numpy().astype(np.float32)], axis=1)
 
 
+#: Modes of :func:`detect_frames`.
+DETECTION_MODES = ('offline', 'streaming', 'clip')
+
+
 @torch.no_grad()
 def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
                   video_name: Optional[str] = None,
                   on_frame: Optional[Callable[[int, np.ndarray, np.ndarray], None]] = None,
-                  on_corrupt: str = 'raise') -> np.ndarray:
+                  on_corrupt: str = 'raise', mode: Optional[str] = None,
+                  frame_batch: int = 16) -> np.ndarray:
     """Per-frame detections of a whole video, every frame as the key frame of its clip.
+
+    Three ways to the same detections (T and s from :func:`clip_sampling`):
+
+    * ``'offline'`` (default): ``frame_batch`` frames at a time go through the backbone
+      together; each frame's features are kept while the next (T-1)s frames' clips need
+      them (ring buffer), and only the temporal part runs per frame.
+    * ``'streaming'`` (``streaming=True``): the same, one frame at a time, for live input
+      (each frame's detections as soon as it arrives).
+    * ``'clip'``: the whole model on every frame's clip of T frames, the reference path.
 
     Args:
         model: a Point3D detector from :func:`init_detector`.
         video: a video file, a folder of frames or an iterable of BGR frames.
-        streaming: compute each frame's features once and keep those of the last
-            (T-1)s+1 frames (ring buffer); T and s from :func:`clip_sampling`.
+        streaming: shorthand for ``mode='streaming'``.
         video_name: name put into the samples' metainfo.
         on_frame: called as ``on_frame(frame_number, frame, detections)`` for every frame
             (1-based number, the BGR frame, its (M, 7) rows), e.g. to write an annotated
@@ -98,11 +123,17 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
         on_corrupt: 'raise' (default) or 'skip' an undecodable frame (see
             :func:`iter_numbered_frames`); a skipped frame gets no detections and its place
             in later clips repeats the frame before it, so frame numbers stay aligned.
+        mode: one of :data:`DETECTION_MODES`; default 'streaming' if ``streaming`` else
+            'offline'.
+        frame_batch: frames per backbone call in 'offline' mode.
 
     Returns:
         (D, 7) float32 rows ``frame (1-based), label, score, x1, y1, x2, y2`` in original
         frame pixels.
     """
+    mode = mode or ('streaming' if streaming else 'offline')
+    if mode not in DETECTION_MODES:
+        raise ValueError(f'mode must be one of {DETECTION_MODES}, got {mode!r}')
     clip_len, frame_interval = clip_sampling(model.cfg)
     name = video_name or (osp.splitext(osp.basename(video))[0] if isinstance(video, str)
                           else 'video')
@@ -111,30 +142,51 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
     span = (clip_len - 1) * frame_interval + 1
     window: deque = deque(maxlen=span)
     rows, last = [], 0
-    for number, frame in iter_numbered_frames(video, on_corrupt):
-        if window:  # skipped frames: their slots repeat the frame (features) before them
-            window.extend([window[-1]] * min(number - last - 1, span))
-        last = number
-        # The frames the test dataset would load for key frame `number` (a video's frames
-        # never run past the key frame, so only the clamp at frame 1 applies).
-        frame_ids = clip_frame_ids(number, number, clip_len, frame_interval)
-        if streaming:
-            inputs, samples = prepare([frame], [number])
-            window.append(model.extract_frame_feats(inputs)[-1])
-            feats = torch.stack(_clip_window(window, frame_ids), dim=1)
-            samples[0].set_metainfo(dict(frame_ids=frame_ids, key_frame_index=clip_len - 1))
-            samples = model.predict_clip_feats(feats, samples, tuple(inputs.shape[-2:]))
+    batch = 1 if mode != 'offline' else frame_batch
+    for chunk in _chunks(iter_numbered_frames(video, on_corrupt), batch):
+        numbers, frames = [n for n, _ in chunk], [f for _, f in chunk]
+        if mode == 'clip':
+            items, inputs = frames, None
         else:
-            window.append(frame)
-            inputs, samples = prepare(_clip_window(window, frame_ids), frame_ids)
-            samples = model.predict(inputs, samples)
-        detections = _detections_rows(samples[0], number)
-        rows.append(detections)
-        if number % _TRIM_EVERY == 0:
-            trim_heap()
-        if on_frame is not None:
-            on_frame(number, frame, detections)
+            inputs, samples = prepare.frames(frames, numbers)
+            items = list(model.extract_frame_feats(inputs)[-1])
+        for number, frame, item in zip(numbers, frames, items):
+            if window:  # skipped frames: their slots repeat the frame (features) before them
+                window.extend([window[-1]] * min(number - last - 1, span))
+            last = number
+            window.append(item)
+            # The frames the test dataset would load for key frame `number` (a video's
+            # frames never run past the key frame, so only the clamp at frame 1 applies).
+            frame_ids = clip_frame_ids(number, number, clip_len, frame_interval)
+            if mode == 'clip':
+                clip_inputs, clip_samples = prepare(_clip_window(window, frame_ids), frame_ids)
+                clip_samples = model.predict(clip_inputs, clip_samples)
+            else:
+                clip_samples = [samples[0].new()]
+                clip_samples[0].set_metainfo(dict(frame_ids=frame_ids,
+                                                  key_frame_index=clip_len - 1))
+                feats = torch.stack(_clip_window(window, frame_ids))[None]
+                clip_samples = model.predict_clip_feats(feats, clip_samples,
+                                                        tuple(inputs.shape[-2:]))
+            detections = _detections_rows(clip_samples[0], number)
+            rows.append(detections)
+            if number % _TRIM_EVERY == 0:
+                trim_heap()
+            if on_frame is not None:
+                on_frame(number, frame, detections)
     return np.concatenate(rows) if rows else np.zeros((0, 7), np.float32)
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    """Consecutive lists of ``size`` items (the last one shorter)."""
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def clip_sampling(cfg: Config) -> Tuple[int, int]:
@@ -180,7 +232,7 @@ def clip_sampling(cfg: Config) -> Tuple[int, int]:
 def inference_video(model: nn.Module, video: Frames, streaming: bool = False,
                     linker: Optional[dict] = None, video_name: Optional[str] = None,
                     on_frame: Optional[Callable] = None,
-                    on_corrupt: str = 'raise') -> Dict[str, Any]:
+                    on_corrupt: str = 'raise', mode: Optional[str] = None) -> Dict[str, Any]:
     """Detect actions in a video and link them into tubes.
 
     Args:
@@ -192,6 +244,7 @@ def inference_video(model: nn.Module, video: Frames, streaming: bool = False,
         video_name: name for the results.
         on_frame: see :func:`detect_frames`.
         on_corrupt: see :func:`detect_frames`.
+        mode: see :func:`detect_frames`.
 
     Returns:
         dict with ``detections`` ((D, 7) rows frame, label, score, x1, y1, x2, y2),
@@ -199,7 +252,7 @@ def inference_video(model: nn.Module, video: Frames, streaming: bool = False,
         ``classes`` (the class names saved in the checkpoint, if any).
     """
     detections = detect_frames(model, video, streaming=streaming, video_name=video_name,
-                               on_frame=on_frame, on_corrupt=on_corrupt)
+                               on_frame=on_frame, on_corrupt=on_corrupt, mode=mode)
     tubes = TASK_UTILS.build(linker or linker_config(model.cfg))(detections)
     return dict(detections=detections, tubes=tubes,
                 classes=list(model.dataset_meta.get('classes', ())))

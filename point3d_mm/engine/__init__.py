@@ -1,4 +1,8 @@
 from .hooks import NumClassesCheckHook
+from .loops import CachedFeatureTestLoop, CachedFeatureValLoop
 from .optim_constructor import Point3DOptimWrapperConstructor
 
-__all__ = ['NumClassesCheckHook', 'Point3DOptimWrapperConstructor']
+__all__ = [
+    'CachedFeatureTestLoop', 'CachedFeatureValLoop', 'NumClassesCheckHook',
+    'Point3DOptimWrapperConstructor'
+]

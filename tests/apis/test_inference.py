@@ -38,11 +38,15 @@ def sort_rows(rows: np.ndarray) -> np.ndarray:
     return rows[np.lexsort((-rows[:, 2], rows[:, 1], rows[:, 0]))]
 
 
-def test_streaming_equals_clip_mode(model, frames):
-    clip = detect_frames(model, frames)
-    stream = detect_frames(model, frames, streaming=True)
-    assert len(clip) > 0 and clip.shape == stream.shape
-    clip, stream = sort_rows(clip), sort_rows(stream)
+@pytest.mark.parametrize('mode,frame_batch', [('streaming', 16), ('offline', 16),
+                                              ('offline', 5)])
+def test_cached_modes_equal_clip_mode(model, frames, mode, frame_batch):
+    """Streaming and batched offline inference (5: batches that end mid-video) give the
+    reference clip mode's detections."""
+    clip = detect_frames(model, frames, mode='clip')
+    cached = detect_frames(model, frames, mode=mode, frame_batch=frame_batch)
+    assert len(clip) > 0 and clip.shape == cached.shape
+    clip, stream = sort_rows(clip), sort_rows(cached)
     np.testing.assert_array_equal(clip[:, :2], stream[:, :2])
     np.testing.assert_allclose(clip[:, 2], stream[:, 2], atol=1e-5)
     np.testing.assert_allclose(clip[:, 3:], stream[:, 3:], atol=1e-3)
@@ -87,12 +91,13 @@ def strided_model():
 def test_streaming_equals_clip_mode_with_a_frame_interval(strided_model, frames):
     # 20 frames: the first 14 clips reach back past frame 1 (clamped), the last ones do not.
     video = frames + frames[:8]
-    clip = sort_rows(detect_frames(strided_model, video))
-    stream = sort_rows(detect_frames(strided_model, video, streaming=True))
-    assert len(clip) > 0 and clip.shape == stream.shape
-    np.testing.assert_array_equal(clip[:, :2], stream[:, :2])
-    np.testing.assert_allclose(clip[:, 2], stream[:, 2], atol=1e-5)
-    np.testing.assert_allclose(clip[:, 3:], stream[:, 3:], atol=1e-3)
+    clip = sort_rows(detect_frames(strided_model, video, mode='clip'))
+    for mode in ('streaming', 'offline'):
+        stream = sort_rows(detect_frames(strided_model, video, mode=mode, frame_batch=6))
+        assert len(clip) > 0 and clip.shape == stream.shape
+        np.testing.assert_array_equal(clip[:, :2], stream[:, :2])
+        np.testing.assert_allclose(clip[:, 2], stream[:, 2], atol=1e-5)
+        np.testing.assert_allclose(clip[:, 3:], stream[:, 3:], atol=1e-3)
 
 
 def test_the_clip_frames_are_those_of_the_test_dataset(strided_model, monkeypatch):
@@ -132,7 +137,7 @@ def test_the_clip_frames_are_those_of_the_test_dataset(strided_model, monkeypatc
     with monkeypatch.context() as patch:
         patch.setattr(strided_model, 'predict',
                       recording('clip', strided_model.predict, slot_frames_of_inputs))
-        detect_frames(strided_model, video)
+        detect_frames(strided_model, video, mode='clip')
     with monkeypatch.context() as patch:
         patch.setattr(strided_model, 'extract_frame_feats', extract_and_keep)
         patch.setattr(strided_model, 'predict_clip_feats', recording(

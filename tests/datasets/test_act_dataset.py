@@ -193,8 +193,8 @@ def test_tube_outside_frame_range(tmp_path):
     with pytest.raises(ValueError) as error:
         ACTDataset(path)
     assert str(error.value).startswith(
-        f"{path}: video 'cls/video_0' has a tube of label 0 with frames 1..11, outside "
-        '1..10')
+        f"{path}: [frame_range] video 'cls/video_0' frame 11: tube 0 of label 0 has 1 "
+        'frames outside 1..10: 11')
     assert len(ACTDataset(path, on_bad='skip')) == 10  # video_1 only
 
 

@@ -85,8 +85,9 @@ def test_csv_errors_name_the_row(tmp_path, text, message):
 
 def test_csv_frames_outside_nframes(tmp_path):
     rows = [('a', 9, 0., 0., 5., 5., 'run', '1')]
-    with pytest.raises(ValueError, match=r"CSV: 1 problem\(s\):\n  video 'a' has a tube of "
-                       r'label 0 with frames 9..9, outside 1..5'):
+    # The one ACT checker's wording (structures/act_format.py): kind, video, frame, what.
+    with pytest.raises(ValueError, match=r"CSV: 1 problem\(s\):\n  \[frame_range\] video 'a' "
+                       r'frame 9: tube 0 of label 0 has 1 frames outside 1..5: 9'):
         csv_to_act(rows, nframes={'a': 5}, resolution=(48, 64))
 
 
@@ -115,8 +116,8 @@ def test_multisports_bad_input():
         multisports_to_act(act, source='ms.pkl')
     act = small_act()
     act['gttubes']['cls/video_0'][7] = act['gttubes']['cls/video_0'].pop(0)
-    with pytest.raises(ValueError, match="video 'cls/video_0' has tubes of label 7, outside "
-                       'the 2 labels'):
+    with pytest.raises(ValueError, match=r"\[label_range\] video 'cls/video_0': label 7 is not "
+                       'an index into the 2 labels'):
         multisports_to_act(act)
 
 

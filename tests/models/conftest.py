@@ -11,20 +11,12 @@ import pytest
 import torch
 from mmaction.structures import ActionDataSample
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import point3d_mm  # noqa: F401  (patches the stack, registers our parts)
 from point3d_mm.structures.geometry import box_knots
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
-
-
-@pytest.fixture(autouse=True)
-def mmaction_scope():
-    """Build unscoped names (e.g. 'ActionDataPreprocessor') from mmaction2's registries, as
-    a config with default_scope='mmaction' does."""
-    init_default_scope('mmaction')
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,9 @@ def test_streaming_equals_clip_mode(clip_len):
     frame indices), the last three a full ring buffer that has wrapped around."""
     model = tiny_detector(clip_len)
     frames = moving_actor_video(clip_len + 3)
-    clip = detect_frames(model, frames)
+    clip = detect_frames(model, frames, mode='clip')
     stream = detect_frames(model, frames, streaming=True)
     assert set(clip[:, 0].astype(int)) == set(range(1, len(frames) + 1))
     assert_same_detections(clip, stream, score_atol=1e-5, min_iou=0.999)
+    offline = detect_frames(model, frames, frame_batch=4)
+    assert_same_detections(clip, offline, score_atol=1e-5, min_iou=0.999)

@@ -10,15 +10,6 @@ import point3d_mm  # noqa: F401  (compat patches before the first mmaction impor
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-@pytest.fixture(scope='session')
-def shared_data_dir() -> str:
-    """``shared_data`` for module- and session-scoped fixtures (same folder, same skip)."""
-    path = osp.normpath(osp.join(REPO_ROOT, '..', 'shared', 'data'))
-    if not osp.isdir(path):
-        pytest.skip(f'real public data not found at {path} (present in CI)')
-    return path
-
-
 @pytest.fixture
 def run_tool(monkeypatch, capsys):
     """Run ``tools/data/<name>.py`` in this process: ``(exit status, stdout, stderr)``.

@@ -23,8 +23,8 @@ VIDEOS = {'demo': ('.mp4', 280, (256, 340)), 'test': ('.avi', 164, (240, 320)),
 
 
 @pytest.fixture(scope='module')
-def videos_dir(shared_data_dir):
-    return osp.join(shared_data_dir, 'videos')
+def videos_dir(shared_data):
+    return osp.join(shared_data, 'videos')
 
 
 @pytest.fixture(scope='module')

@@ -22,14 +22,14 @@ def run_script(name, *args):
                           capture_output=True, text=True, env=env, timeout=120)
 
 
-def link_video(shared_data_dir, videos, name):
+def link_video(shared_data, videos, name):
     """``<videos>/<name>.avi`` -> the real 164-frame 320x240 test.avi."""
     os.makedirs(osp.dirname(osp.join(videos, name)), exist_ok=True)
-    os.symlink(osp.join(shared_data_dir, 'videos', 'test.avi'), osp.join(videos, name + '.avi'))
+    os.symlink(osp.join(shared_data, 'videos', 'test.avi'), osp.join(videos, name + '.avi'))
 
 
 @pytest.mark.slow
-def test_prepare_jhmdb(shared_data_dir, tmp_path):
+def test_prepare_jhmdb(shared_data, tmp_path):
     video = 'brush_hair/a_video'
     act = dict(labels=['brush_hair'], gttubes={video: {0: [np.array(
         [[f, 10, 10, 100, 200] for f in range(1, 165)], np.float32)]}},
@@ -37,7 +37,7 @@ def test_prepare_jhmdb(shared_data_dir, tmp_path):
         test_videos=[[]])
     gt = tmp_path / 'JHMDB-GT.pkl'
     gt.write_bytes(pickle.dumps(act, protocol=2))
-    link_video(shared_data_dir, tmp_path / 'videos', video)
+    link_video(shared_data, tmp_path / 'videos', video)
     out = tmp_path / 'jhmdb'
     done = run_script('jhmdb/prepare_jhmdb.sh', gt, tmp_path / 'videos', out)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -47,7 +47,7 @@ def test_prepare_jhmdb(shared_data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_prepare_ucf24_reports_count_mismatch_by_video(shared_data_dir, tmp_path):
+def test_prepare_ucf24_reports_count_mismatch_by_video(shared_data, tmp_path):
     """Corrected-annotation layout with two videos: one decodes to its numf (164), the other
     is annotated with 170 frames: the script goes on and names it."""
     good, bad = 'Biking/v_Biking_g01_c01', 'Biking/v_Biking_g09_c01'
@@ -60,7 +60,7 @@ def test_prepare_ucf24_reports_count_mismatch_by_video(shared_data_dir, tmp_path
     (annots / 'pyannot_with_class_names.pkl').write_bytes(pickle.dumps(corrected))
     (annots / 'testlist01.txt').write_text(good + '\n')
     for video in (good, bad):
-        link_video(shared_data_dir, tmp_path / 'UCF-101', video)
+        link_video(shared_data, tmp_path / 'UCF-101', video)
     out = tmp_path / 'ucf24'
     done = run_script('ucf24/prepare_ucf24.sh', tmp_path / 'UCF-101', annots, out)
     assert done.returncode == 1

@@ -29,9 +29,9 @@ def _paths(shared_data):
 
 
 @pytest.fixture(scope='module')
-def converted(shared_data_dir):
+def converted(shared_data):
     """The converted full file, its dropped videos and the raw annotations (once)."""
-    pkl, testlist = _paths(shared_data_dir)
+    pkl, testlist = _paths(shared_data)
     annots = load_corrected_annotations(pkl)
     act, dropped = corrected_to_act(annots, read_name_list(testlist), source=pkl)
     return dict(act=act, dropped=dropped, annots=annots)

@@ -18,9 +18,9 @@ from point3d_mm.utils.safe_pickle import safe_pickle_load
 
 
 @pytest.fixture(scope='module')
-def jhmdb(shared_data_dir):
+def jhmdb(shared_data):
     """(path, raw dict) of the real JHMDB-GT.pkl."""
-    path = osp.join(shared_data_dir, 'act', 'JHMDB-GT.pkl')
+    path = osp.join(shared_data, 'act', 'JHMDB-GT.pkl')
     return path, safe_pickle_load(path)
 
 

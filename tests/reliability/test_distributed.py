@@ -111,8 +111,12 @@ def test_distributed_evaluation_equals_single_process(dist_work_dir, tiny_data, 
         proc = run_tool(cmd)
         log = proc.stdout + proc.stderr
         assert 'unexpected key' not in log and 'missing keys' not in log
-        # batch 1: 55 iterations alone; 28 per rank on 2 ranks (rank 1's share is padded)
-        assert ('Epoch(test) [28/28]' if launch else 'Epoch(test) [55/55]') in log
+        # The cached test loop splits the work by video: 3 videos, 55 clips alone; 2 + 1
+        # videos on 2 ranks.
+        if launch:
+            assert ' of 2 videos in this process' in log  # rank 0's share; rank 1 has 1
+        else:
+            assert 'test: 55 clips of 3 videos in this process' in log
         with open(out / 'metrics.json') as f:
             metrics = json.load(f)
         with np.load(out / 'frame_dets.npz') as dets:

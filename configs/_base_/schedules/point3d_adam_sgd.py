@@ -24,8 +24,11 @@ param_scheduler = [
 ]
 
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+# Validation and test compute each test frame's backbone features once per video and run only
+# the temporal part per clip (point3d_mm/engine/loops.py); `cache_features=False` is clip mode,
+# the reference path (the whole model on every clip), with the same detections.
+val_cfg = dict(type='CachedFeatureValLoop', cache_features=True, frame_batch=16, clip_batch=8)
+test_cfg = dict(type='CachedFeatureTestLoop', cache_features=True, frame_batch=16, clip_batch=8)
 
 # Two optimizers: under DDP the parts must be wrapped separately (mmengine's plain
 # MMDistributedDataParallel calls optim_context on the OptimWrapperDict and raises).

@@ -99,6 +99,8 @@ class _ActionDetectionMetric(BaseMetric):
         place = rows[:, 0] * (rows[:, 2].max() + 1) + rows[:, 2]
         _, first, owner = np.unique(place, return_index=True, return_inverse=True)
         rows = rows[rows[first[owner], 1] == rows[:, 1]]
+        # Dataset order (video, frame), whatever order the processes' results came in.
+        rows = rows[np.lexsort((rows[:, 2], rows[:, 0]))]
         return np.delete(rows, 1, axis=1)
 
     def _report(self, name: str, setting: str, result: dict,
