@@ -8,7 +8,7 @@ import sysconfig
 
 import pytest
 
-from point3d_mm.datasets import SyntheticActions
+from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = 'point3d_tiny_synthetic.py'
