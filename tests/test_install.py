@@ -72,8 +72,9 @@ def test_mim_train_and_test_normal_install(tiny_data, tmp_path):
     venv = tmp_path / 'venv2'
     subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
     python = str(venv / 'bin' / 'python')
-    site = subprocess.run([python, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [python, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
+        capture_output=True, text=True, check=True).stdout.strip()
     # The dependencies come from the dev environment, after the new venv's own packages.
     with open(osp.join(site, 'dev_env_packages.pth'), 'w') as f:
         f.write(sysconfig.get_paths()['purelib'] + '\n')
