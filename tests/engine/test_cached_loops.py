@@ -1,5 +1,5 @@
 """The cached-feature test loop gives clip mode's detections and metrics (scores within 1e-5,
-boxes IoU >= 0.999), computing each frame's backbone features once."""
+box corners within 1e-3 px), computing each frame's backbone features once."""
 import os.path as osp
 
 import numpy as np
@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
-from point3d_mm.evaluation.functional import load_frame_detections, paired_iou
+from point3d_mm.evaluation.functional import load_frame_detections
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CONFIG = osp.join(REPO, 'configs', 'point3d_tiny_synthetic.py')
@@ -77,10 +77,7 @@ def test_cached_loop_equals_clip_mode(data_root, checkpoint, tmp_path):
     clip_dets, cached_dets = canonical(clip_dets), canonical(cached_dets)
     np.testing.assert_array_equal(cached_dets[:, :3], clip_dets[:, :3])
     np.testing.assert_allclose(cached_dets[:, 3], clip_dets[:, 3], atol=1e-5)
-    # A random model's boxes can be degenerate (IoU 0 with themselves): compare coordinates,
-    # and IoU where the boxes have an area.
+    # Coordinates to 1e-3 px (stricter than IoU >= 0.999, and a random model's boxes are
+    # degenerate, with IoU 0 even with themselves).
     np.testing.assert_allclose(cached_dets[:, 4:], clip_dets[:, 4:], atol=1e-3)
-    proper = (clip_dets[:, 6] > clip_dets[:, 4] + 1) & (clip_dets[:, 7] > clip_dets[:, 5] + 1)
-    assert proper.sum() > 10
-    assert paired_iou(cached_dets[proper, 4:], clip_dets[proper, 4:]).min() >= 0.999
     assert cached_metrics == pytest.approx(clip_metrics, abs=1e-6)
