@@ -132,12 +132,29 @@ class _FeatureCache:
 
 
 class _CachedFeatureLoopMixin:
-    """``run`` of a val/test loop on cached frame features (see the module docstring)."""
+    """A val/test loop on cached frame features (see the module docstring); ``stage`` is
+    'val' or 'test'.
 
-    def _init_cache(self, cache_features: bool, frame_batch: int, clip_batch: int) -> None:
+    Args:
+        cache_features: False runs clip mode (mmengine's loop), the reference path.
+        frame_batch: frames per backbone call. Defaults to 16.
+        clip_batch: clips per call of the temporal part. Defaults to 8.
+        Other arguments: see mmengine's ``ValLoop``/``TestLoop``.
+    """
+
+    stage = ''
+
+    def __init__(self, runner, dataloader, evaluator, fp16: bool = False,
+                 cache_features: bool = True, frame_batch: int = 16,
+                 clip_batch: int = 8) -> None:
+        super().__init__(runner, dataloader, evaluator, fp16)
         self.cache_features = cache_features
         self.frame_batch = frame_batch
         self.clip_batch = clip_batch
+
+    def run(self) -> dict:
+        cache = self._cache()
+        return super().run() if cache is None else self._run_cached(cache)
 
     def _cache(self):
         """A :class:`_FeatureCache`, or None where the model or dataset cannot use one."""
@@ -150,7 +167,8 @@ class _CachedFeatureLoopMixin:
             return None
         return _FeatureCache(model, dataset, self.frame_batch, self.clip_batch)
 
-    def _run_cached(self, cache: _FeatureCache, stage: str) -> dict:
+    def _run_cached(self, cache: _FeatureCache) -> dict:
+        stage = self.stage
         self.runner.call_hook(f'before_{stage}')
         self.runner.call_hook(f'before_{stage}_epoch')
         self.runner.model.eval()
@@ -175,37 +193,15 @@ class _CachedFeatureLoopMixin:
 
 @LOOPS.register_module()
 class CachedFeatureTestLoop(_CachedFeatureLoopMixin, TestLoop):
-    """mmengine's ``TestLoop`` computing each frame's features once per video.
+    """mmengine's ``TestLoop`` computing each frame's features once per video; arguments in
+    :class:`_CachedFeatureLoopMixin`."""
 
-    Args:
-        cache_features: False runs clip mode (mmengine's loop), the reference path.
-        frame_batch: frames per backbone call. Defaults to 16.
-        clip_batch: clips per call of the temporal part. Defaults to 8.
-        Other arguments: see mmengine's ``TestLoop``.
-    """
-
-    def __init__(self, runner, dataloader, evaluator, fp16: bool = False,
-                 cache_features: bool = True, frame_batch: int = 16,
-                 clip_batch: int = 8) -> None:
-        super().__init__(runner, dataloader, evaluator, fp16)
-        self._init_cache(cache_features, frame_batch, clip_batch)
-
-    def run(self) -> dict:
-        cache = self._cache()
-        return super().run() if cache is None else self._run_cached(cache, 'test')
+    stage = 'test'
 
 
 @LOOPS.register_module()
 class CachedFeatureValLoop(_CachedFeatureLoopMixin, ValLoop):
-    """mmengine's ``ValLoop`` computing each frame's features once per video; arguments as
-    :class:`CachedFeatureTestLoop`."""
+    """mmengine's ``ValLoop`` computing each frame's features once per video; arguments in
+    :class:`_CachedFeatureLoopMixin`."""
 
-    def __init__(self, runner, dataloader, evaluator, fp16: bool = False,
-                 cache_features: bool = True, frame_batch: int = 16,
-                 clip_batch: int = 8) -> None:
-        super().__init__(runner, dataloader, evaluator, fp16)
-        self._init_cache(cache_features, frame_batch, clip_batch)
-
-    def run(self) -> dict:
-        cache = self._cache()
-        return super().run() if cache is None else self._run_cached(cache, 'val')
+    stage = 'val'
