@@ -19,6 +19,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'point3d_tiny_synthetic.py')
 CLASSES = ['walk_left', 'walk_right', 'jump', 'wave', 'squat', 'spin']
 NUM_FRAMES, HEIGHT, WIDTH = 24, 72, 96  # not square: the 128x128 input is a resize
+OUT_HEIGHT, OUT_WIDTH = 384, 512  # the demo draws at a long side of at least 512 pixels
 
 
 @pytest.fixture(scope='module')
@@ -82,7 +83,7 @@ def outputs(inputs):
 @pytest.mark.parametrize('name', ['clip', 'heatmap', 'streaming'])
 def test_demo_writes_a_playable_video_and_the_tubes(outputs, inputs, name):
     frames, result = outputs[name]
-    assert frames.shape == (NUM_FRAMES, HEIGHT, WIDTH, 3)
+    assert frames.shape == (NUM_FRAMES, OUT_HEIGHT, OUT_WIDTH, 3)
     assert result['video'] == inputs[1] and result['classes'] == CLASSES
     assert result['tubes'], 'the random-init model finds something to link'
     for tube in result['tubes']:
@@ -98,10 +99,11 @@ def test_demo_writes_a_playable_video_and_the_tubes(outputs, inputs, name):
 
 def test_demo_on_a_real_video_of_people(inputs, shared_data):
     """A real Xvid avi (mmaction2's test.avi: 320x240, 164 frames, 25 fps): the whole video
-    comes out, annotated, at its own size, and the JSON's boxes lie inside its frames."""
+    comes out, annotated, scaled to 512x384, and the JSON's boxes lie inside its 320x240
+    frames."""
     video = osp.join(shared_data, 'videos', 'test.avi')
     frames, result = run_demo(inputs, 'real', '--streaming', video=video, num_frames=164)
-    assert frames.shape == (164, 240, 320, 3)
+    assert frames.shape == (164, 384, 512, 3)
     assert result['video'] == video and result['classes'] == CLASSES
     assert result['tubes'], 'with --score-thr 0 every linked tube is written'
     for tube in result['tubes']:
