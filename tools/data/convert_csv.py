@@ -13,12 +13,13 @@ Without ``--frames-root`` a video's frame count is its last annotated frame.
 import argparse
 import os
 import os.path as osp
+import sys
 from typing import Dict, List, Optional, Tuple
 
 import cv2
 
-from point3d_mm.structures.act_format import dump_act
 from point3d_mm.datasets.preparation.csv_annotations import csv_to_act, read_csv_rows
+from point3d_mm.structures.act_format import dump_act
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,6 +64,13 @@ def frames_info(root: str, videos: List[str], tmpl: str) -> Tuple[Dict, Dict]:
 
 def main() -> None:
     args = parse_args()
+    try:
+        convert(args)
+    except (ValueError, FileNotFoundError) as error:  # a bad CSV, labels or frames: one line
+        sys.exit(f'convert_csv.py: {type(error).__name__}: {error}')
+
+
+def convert(args: argparse.Namespace) -> None:
     rows = read_csv_rows(args.csv)
     videos = list(dict.fromkeys(row[0] for row in rows))
     nframes = resolution = None

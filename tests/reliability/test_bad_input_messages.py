@@ -1,0 +1,89 @@
+"""Bad input to the tools ends in one clear line and a non-zero exit, not a traceback: a frame
+folder without images, a checkpoint trained with another config, a bad CSV, a --cfg-options
+key that names nothing."""
+import os.path as osp
+
+import pytest
+import torch
+from reliability_helpers import PYTHON, TINY_CONFIG, run_tool
+
+from point3d_mm.apis import init_detector
+
+
+def assert_one_clear_error(proc, *names):
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-4000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    for name in names:
+        assert name in last, last
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    """A checkpoint of the tiny config's model (random weights)."""
+    torch.manual_seed(0)
+    path = str(tmp_path_factory.mktemp('ckpt') / 'tiny.pth')
+    torch.save({'state_dict': init_detector(TINY_CONFIG).state_dict()}, path)
+    return path
+
+
+def test_demo_on_a_folder_without_frames(tmp_path, checkpoint):
+    empty = tmp_path / 'no_frames'
+    empty.mkdir()
+    (empty / 'notes.txt').write_text('not a frame')
+    proc = run_tool([PYTHON, 'tools/demo.py', str(empty), TINY_CONFIG, checkpoint,
+                     '--out-video', str(tmp_path / 'out.mp4'),
+                     '--out-json', str(tmp_path / 'out.json')], check=False)
+    assert_one_clear_error(proc, 'demo.py: ', str(empty), 'holds no frame images')
+    assert not osp.exists(tmp_path / 'out.mp4') and not osp.exists(tmp_path / 'out.json')
+
+
+def test_a_checkpoint_of_another_config_is_refused_naming_keys(tmp_path):
+    """num_classes 6 in the config, 4 in the checkpoint; plus a key dropped and one added."""
+    torch.manual_seed(0)
+    other = init_detector(TINY_CONFIG, cfg_options={'model.cls_head.num_classes': 4})
+    state = other.state_dict()
+    mismatched = [k for k, v in init_detector(TINY_CONFIG).state_dict().items()
+                  if tuple(v.shape) != tuple(state[k].shape)]
+    assert mismatched
+    dropped = next(iter(state))
+    del state[dropped]
+    state['extra_head.weight'] = torch.zeros(3)
+    path = str(tmp_path / 'other_config.pth')
+    torch.save({'state_dict': state}, path)
+    with pytest.raises(ValueError) as error:
+        init_detector(TINY_CONFIG, path)
+    message = str(error.value)
+    assert path in message and 'does not fit the model of this config' in message
+    assert mismatched[0] in message and dropped in message and 'extra_head.weight' in message
+    assert 'sizes differ' in message and 'missing from the checkpoint' in message
+    assert 'not in the model' in message
+
+
+def test_demo_refuses_a_checkpoint_of_another_config_before_reading_the_video(tmp_path):
+    torch.manual_seed(0)
+    other = init_detector(TINY_CONFIG, cfg_options={'model.cls_head.num_classes': 4})
+    path = str(tmp_path / 'four_classes.pth')
+    torch.save({'state_dict': other.state_dict()}, path)
+    proc = run_tool([PYTHON, 'tools/demo.py', str(tmp_path / 'never_read.mp4'), TINY_CONFIG,
+                     path, '--out-video', str(tmp_path / 'out.mp4')], check=False)
+    assert_one_clear_error(proc, 'demo.py: ', path, 'sizes differ')
+    assert 'detecting actions' not in proc.stdout
+
+
+def test_convert_csv_with_a_bad_row(tmp_path):
+    csv = tmp_path / 'boxes.csv'
+    csv.write_text('video,frame,x1,y1,x2,y2,label,actor_id\nv1,1,0,0,10,10,walk,0\n'
+                   'v1,two,0,0,10,10,walk,0\n')
+    proc = run_tool([PYTHON, 'tools/data/convert_csv.py', str(csv), str(tmp_path / 'gt.pkl'),
+                     '--resolution', '240', '320'], check=False)
+    assert_one_clear_error(proc, 'convert_csv.py: ', str(csv))
+    assert not osp.exists(tmp_path / 'gt.pkl')
+
+
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_a_cfg_options_key_naming_nothing(tool, tmp_path):
+    extra = ['never_read.pth'] if tool == 'test' else []
+    proc = run_tool([PYTHON, f'tools/{tool}.py', TINY_CONFIG, *extra, '--work-dir',
+                     str(tmp_path), '--cfg-options', 'train_cfg.max_epoch=2'], check=False)
+    assert_one_clear_error(proc, f'{tool}.py: ', 'train_cfg.max_epoch')
