@@ -90,6 +90,13 @@ class _ActionDetectionMetric(BaseMetric):
             print_log(f'{len(unknown)} predicted videos are not in split {self.split} of '
                       f'{self.ann_file} and are ignored, e.g. {unknown[:3]}',
                       logger='current', level=30)
+        predicted = {r['video'] for r in results} & set(index)
+        if len(predicted) < len(self.videos):
+            print_log(f'only {len(predicted)} of the {len(self.videos)} test videos of split '
+                      f'{self.split} of {self.ann_file} were predicted (a dataset limited '
+                      f'with indices?); the other {len(self.videos) - len(predicted)} are '
+                      'scored as missed (their ground truth counts, without detections), '
+                      'which lowers the mAP', logger='current', level=30)
         parts = [np.column_stack([np.full(len(r['rows']), index[r['video']]),
                                   np.full(len(r['rows']), i), r['rows']])
                  for i, r in enumerate(results) if r['video'] in index and len(r['rows'])]
