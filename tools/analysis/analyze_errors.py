@@ -46,7 +46,7 @@ from point3d_mm.evaluation.functional.error_analysis import (
     video_errors,
 )
 from point3d_mm.evaluation.functional.overlaps import PROTOCOLS
-from point3d_mm.utils.compat import atomic_open
+from point3d_mm.utils.fileio import atomic_open
 from point3d_mm.utils.safe_pickle import safe_pickle_load
 
 #: What reading a malformed or missing input file raises.
