@@ -12,6 +12,7 @@ import pickle
 import re
 import sys
 import types
+import warnings
 import zipfile
 from typing import Any, List, Optional
 
@@ -395,8 +396,19 @@ def patch_separate_ddp_checkpoint_keys() -> None:
     _APPLIED.append('separate_ddp_checkpoint_keys')
 
 
+def silence_pkg_resources_warnings() -> None:
+    """mmengine's ``is_installed``/``get_installed_path`` (a config's ``mmaction::`` base, the
+    hub) import and reload ``pkg_resources``, which setuptools >= 67 deprecates with a
+    UserWarning printed by every command; nothing of ours can act on it."""
+    warnings.filterwarnings('ignore', message=r'pkg_resources is deprecated as an API',
+                            category=UserWarning)
+    warnings.filterwarnings('ignore', message=r'Deprecated call to `pkg_resources',
+                            category=DeprecationWarning)
+
+
 def apply_all() -> List[str]:
     """Apply every patch once; returns the names of the patches applied in this process."""
+    silence_pkg_resources_warnings()
     if not _APPLIED:
         _APPLIED.append('started')
         patch_mmaction_missing_drn()

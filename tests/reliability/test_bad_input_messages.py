@@ -110,3 +110,11 @@ def test_a_validation_of_some_videos_warns_that_the_others_count_as_missed(tmp_p
     assert result['frame_mAP@0.5'] == pytest.approx(1 / 3)  # all 3 videos are scored
     metric.compute_metrics([dict(video=v, rows=rows) for v in 'abc'])
     assert 'test videos' not in capsys.readouterr().out
+
+
+def test_no_pkg_resources_deprecation_warning():
+    """Not an error but noise every command printed: mmengine's is_installed (a config's
+    ``mmaction::`` base) imports pkg_resources; point3d_mm silences its deprecation."""
+    proc = run_tool([PYTHON, '-c', 'import point3d_mm\nfrom mmengine.utils import is_installed'
+                     '\nassert is_installed("mmaction")'])
+    assert 'pkg_resources' not in proc.stderr, proc.stderr
