@@ -30,7 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--dump', type=str,
-                        help='dump the predictions to this pickle file for offline evaluation')
+                        help='with frame-/video-mAP metrics, write the frame detections '
+                        'there (.npz, .pkl or .csv) for tools/analysis/eval_detections.py; '
+                        'with other metrics, pickle the raw predictions (.pkl)')
     parser.add_argument('--out-metrics', type=str,
                         help='also write the metrics to this JSON file')
     parser.add_argument(
@@ -45,6 +47,35 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+DETECTION_SUFFIXES = ('.npz', '.pkl', '.csv')
+
+
+def evaluator_with_dump(evaluator, path: str) -> list:
+    """The test evaluator with ``--dump``: with a FrameMAP or VideoMAP, the first FrameMAP
+    (else the VideoMAP) writes its frame detections there (``dump_detections``: ``.npz``,
+    ``.pkl`` or ``.csv``), a file ``tools/analysis/eval_detections.py`` re-scores; with
+    other metrics, mmengine's DumpResults pickles the raw predictions (``.pkl``).
+
+    Raises:
+        ValueError: a suffix that the dump cannot have.
+    """
+    metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
+
+    def kind(metric) -> str:
+        return str(metric.get('type', '')).split('.')[-1] if isinstance(metric, dict) else ''
+
+    act = ([m for m in metrics if kind(m) == 'FrameMAP']
+           or [m for m in metrics if kind(m) == 'VideoMAP'])
+    if act:
+        if osp.splitext(path)[1].lower() not in DETECTION_SUFFIXES:
+            raise ValueError(f'--dump {path}: the frame detections of {kind(act[0])} are '
+                             f'written as {", ".join(DETECTION_SUFFIXES)}')
+        return [dict(m, dump_detections=path) if m is act[0] else m for m in metrics]
+    if not path.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--dump {path}: the predictions are dumped as a .pkl file')
+    return [*metrics, dict(type='DumpResults', out_file_path=path)]
+
+
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     if args.work_dir is not None:
@@ -53,11 +84,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     if args.dump is not None:
-        assert args.dump.endswith(('.pkl', '.pickle')), 'the dump file must be a .pkl file'
-        dump_metric = dict(type='DumpResults', out_file_path=args.dump)
-        evaluator = cfg.test_evaluator
-        cfg.test_evaluator = ([*evaluator, dump_metric] if isinstance(evaluator, (list, tuple))
-                              else [evaluator, dump_metric])
+        cfg.test_evaluator = evaluator_with_dump(cfg.test_evaluator, args.dump)
     prepare_launcher(cfg, training=False)
     return cfg
 

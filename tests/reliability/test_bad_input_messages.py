@@ -118,3 +118,49 @@ def test_no_pkg_resources_deprecation_warning():
     proc = run_tool([PYTHON, '-c', 'import point3d_mm\nfrom mmengine.utils import is_installed'
                      '\nassert is_installed("mmaction")'])
     assert 'pkg_resources' not in proc.stderr, proc.stderr
+
+
+def test_tools_test_dump_writes_detections_eval_detections_rescores(tmp_path):
+    """``tools/test.py --dump X`` with frame-/video-mAP metrics: the FrameMAP writes its frame
+    detections to X, which tools/analysis/eval_detections.py scores to the same frame-mAP;
+    other evaluators keep mmengine's DumpResults; a suffix neither can write is refused."""
+    import argparse
+
+    import numpy as np
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from tool_helpers import load_tool
+
+    from point3d_mm.structures.act_format import dump_act
+    test_tool = load_tool('test.py')
+    dump = str(tmp_path / 'dets.npz')
+    args = argparse.Namespace(launcher='none', work_dir=str(tmp_path), checkpoint='x.pth',
+                              dump=dump, config=TINY_CONFIG)
+    cfg = test_tool.merge_args(Config.fromfile(TINY_CONFIG), args)
+    evaluator = [dict(m) for m in cfg.test_evaluator]
+    assert [m['type'] for m in evaluator] == ['FrameMAP', 'VideoMAP']
+    assert evaluator[0]['dump_detections'] == dump and 'dump_detections' not in evaluator[1]
+    assert all('dump_detections' not in m for m in cfg.val_evaluator)
+
+    # The FrameMAP of that config writes the file; eval_detections re-scores it.
+    tube = np.array([[f, 10, 10, 50, 50] for f in range(1, 4)], np.float32)
+    gt = str(tmp_path / 'gt.pkl')
+    dump_act(dict(labels=['run', 'jump'], gttubes={'a': {0: [tube]}, 'b': {1: [tube]}},
+                  nframes={'a': 3, 'b': 3}, resolution={'a': (64, 64), 'b': (64, 64)},
+                  train_videos=[[]], test_videos=[['a', 'b']]), gt)
+    init_default_scope('mmaction')
+    from mmaction.registry import METRICS
+    metric = METRICS.build(dict(evaluator[0], ann_file=gt, results_file=str(tmp_path / 'j')))
+    rows = np.array([[f, 0, 0.9, 10, 10, 50, 50] for f in range(1, 4)], np.float64)
+    scored = metric.compute_metrics([dict(video='a', rows=rows),
+                                     dict(video='b', rows=rows[:2])])
+    rescored = load_tool('analysis/eval_detections.py').main([gt, dump])
+    assert rescored['act/frame_mAP@0.5'] == pytest.approx(scored['frame_mAP@0.5'])
+
+    assert test_tool.evaluator_with_dump(dict(type='AVAMetric', ann_file='a.csv'),
+                                         'p.pkl')[-1] == dict(type='DumpResults',
+                                                              out_file_path='p.pkl')
+    with pytest.raises(ValueError, match='--dump p.json: the predictions are dumped as'):
+        test_tool.evaluator_with_dump([dict(type='AVAMetric')], 'p.json')
+    with pytest.raises(ValueError, match=r'--dump d.txt: the frame detections of FrameMAP'):
+        test_tool.evaluator_with_dump(cfg.test_evaluator, 'd.txt')
