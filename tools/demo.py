@@ -166,8 +166,8 @@ def write_annotated_video(video: str, tubes, classes, out_path: str, fps: float,
         try:
             for number, frame in iter_numbered_frames(video, on_corrupt):
                 height, width = frame.shape[:2]
-                out_h, out_w = render_size(height, width)
-                if writer is None:
+                if writer is None:  # every frame drawn at the first one's render size
+                    out_h, out_w = render_size(height, width)
                     writer = open_video_writer(tmp_path, out_path, fps, (out_w, out_h))
                 factor = np.array([out_w / width, out_h / height] * 2)
                 entries = [(tube_id, label, score, box * factor)
