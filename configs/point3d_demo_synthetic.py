@@ -38,7 +38,7 @@ param_scheduler = [
          gamma=0.1)
 ]
 default_hooks = dict(
-    logger=dict(interval=50),
+    logger=dict(interval=50, log_metric_by_epoch=False),
     checkpoint=dict(by_epoch=False, interval=500, save_best=None, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 # A fixed seed, so that `make demo` reproduces its numbers (up to thread scheduling).
