@@ -38,23 +38,11 @@ def atomic_open(filepath: Any, mode: str = 'wb', **kwargs: Any) -> Iterator[IO]:
         OSError: ``could not write <filepath>: <reason> (disk full or file too large?)`` when
             the disk, a quota or the process's file-size limit is exhausted.
     """
-    filepath = os.path.abspath(os.fspath(filepath))
-    directory = os.path.dirname(filepath)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=os.path.basename(filepath) + '.',
-                                    suffix='.tmp')
-    try:
-        with os.fdopen(fd, mode, **kwargs) as f:
+    with atomic_path(filepath) as tmp_path:
+        with open(tmp_path, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600 files
-        os.replace(tmp_path, filepath)
-    except BaseException as error:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-        _raise_write_error(error, filepath)
-        raise
 
 
 #: errno values of a write that ran out of room: a full disk or quota, or a file-size limit.
@@ -81,8 +69,9 @@ def atomic_path(filepath: Any, suffix: str = '') -> Iterator[str]:
     filepath = os.path.abspath(os.fspath(filepath))
     directory = os.path.dirname(filepath)
     os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(filepath)
-                                    + '.', suffix=suffix or '.tmp')
+    # <name>.<random>.tmp, or <name>.<random>.tmp<suffix>: a crash leaves at most such a file.
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=os.path.basename(filepath) + '.',
+                                    suffix='.tmp' + suffix)
     os.close(fd)
     try:
         yield tmp_path
