@@ -111,8 +111,11 @@ def _load(file: Any, source: str) -> Any:
     except UnsafePickleError:
         raise
     # KeyError: an unknown opcode or memo index; struct.error: a truncated number;
-    # OverflowError, MemoryError: a corrupt length field (a FRAME of petabytes)
+    # OverflowError, MemoryError: a corrupt length field (a FRAME of petabytes);
+    # RuntimeError, SystemError: numpy's reconstruction of a damaged dtype or scalar state;
+    # LookupError: a damaged codec name for _codecs.encode
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
-            AttributeError, struct.error, OverflowError, MemoryError) as error:
+            AttributeError, struct.error, OverflowError, MemoryError, RuntimeError,
+            SystemError, LookupError) as error:
         raise ValueError(f'{source}: not a readable pickle (truncated or corrupt?): '
                          f'{type(error).__name__}: {error}') from None

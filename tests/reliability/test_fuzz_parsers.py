@@ -249,6 +249,9 @@ def test_load_act_generated(scratch, data, protocol):
 @budget(150, long=7_000)
 @example(changes=[('set', 3, b'\xff\xff\xff\xff\xff\xff\xff\x7f')])  # FRAME of 2**63 bytes
 @example(changes=[('set', 3, b'\x00\x00\x00\x00\x00\x10')])  # FRAME of 16 TB
+@example(changes=[('duplicate', 5587874, 51)])  # numpy: SystemError from a dtype's state
+@example(changes=[('truncate', 14526627, 0), ('truncate', 11310550, 0), ('flip', 14686408, 1),
+                  ('duplicate', 4450333, 37)])  # numpy: RuntimeError from a scalar's state
 @given(changes=edits)
 def test_load_act_mutated_real_sample(scratch, shared_data, changes):
     with open(osp.join(shared_data, 'act', 'ucf24_v2_gt_sample.pkl'), 'rb') as f:
@@ -291,6 +294,9 @@ def test_multisports_generated(data, drop_split):
 
 
 @budget(120, long=4_000)
+# names the codec 'latinq' for _codecs.encode: LookupError
+@example(changes=[('delete', 2705760, 6), ('flip', 15379738, 6), ('flip', 332191, 5),
+                  ('insert', 105043, b'\xe2Nb\x16\x81t\xb0c\xb0\x95x\x8e\x14\x00\xb6\xd5')])
 @given(changes=edits)
 def test_multisports_mutated_real(scratch, shared_data, changes):
     with open(osp.join(shared_data, 'multisports', 'gt.pkl'), 'rb') as f:
