@@ -1,0 +1,123 @@
+"""tools/analysis/benchmark_train_memory.py: its measuring function end to end on the tiny
+model (in this process: a fresh one per case costs 20 s of imports), the report's JSON keys,
+and the clips-per-GPU arithmetic on given numbers."""
+import json
+
+import pytest
+from tool_helpers import load_tool
+
+CASE_KEYS = {'config', 'option', 'batch', 'clip_len', 'input_size', 'device', 'threads',
+             'params', 'params_total', 'weights_mb', 'optimizer_state_mb', 'grads_mb',
+             'rss_before_mb', 'vmhwm_mb', 'step_s', 'loss'}
+SUMMARY_KEYS = {'config', 'option', 'fixed_mb', 'per_clip_mb', 'split',
+                'weights_and_optimizer_mb', 'base_mb', 'growth_mb', 'step_s', 'clips_per_gpu'}
+
+
+@pytest.fixture(scope='module')
+def bench():
+    return load_tool('analysis/benchmark_train_memory.py')
+
+
+def test_measuring_function_end_to_end(bench, tmp_path):
+    config = bench.config_path('tiny')
+    cases = []
+    for option, batch in (('fp32', 1), ('fp32', 2), ('bf16+cp', 1)):
+        case = bench.measure_step(config, option, batch, clip_len=2, input_size=32)
+        assert CASE_KEYS <= set(case), CASE_KEYS - set(case)
+        assert (case['config'], case['option'], case['batch']) == ('tiny', option, batch)
+        assert case['params_total'] == sum(case['params'].values()) > 0
+        # fp32 weights + gradients of every (trainable) parameter; Adam's two moments and
+        # SGD's momentum exist before the step
+        assert case['grads_mb'] == pytest.approx(4 * case['params_total'] / 2**20)
+        assert case['optimizer_state_mb'] >= case['grads_mb']
+        # in-process, the peak is this pytest process's: only the arithmetic is checked
+        case = bench.finish_case(case, ru_maxrss_mb=case['vmhwm_mb'] + 100)
+        assert case['peak_rss_mb'] == case['vmhwm_mb']  # the smaller of the two
+        assert case['growth_mb'] == case['peak_rss_mb'] - case['rss_before_mb']
+        cases.append(case)
+    report = dict(command='benchmark_train_memory.py --configs tiny', device='cpu',
+                  threads=1, headroom=bench.HEADROOM, gpu_sizes_gb=[16, 32], cases=cases,
+                  summary=bench.summarise(cases, [16, 32]))
+    fp32, bf16_cp = report['summary']
+    assert SUMMARY_KEYS <= set(fp32) and fp32['split'] == 'fit'
+    assert set(fp32['clips_per_gpu']) == {'16', '32'}
+    assert bf16_cp['split'] == 'gradients'  # no bf16 fit to take the fixed part from
+    text = bench.format_report(report)
+    assert text.splitlines()[0] == '$ benchmark_train_memory.py --configs tiny'
+    path = tmp_path / 'report.json'
+    bench._write_json(report, str(path))
+    assert set(json.loads(path.read_text())) == {'command', 'device', 'threads', 'headroom',
+                                                 'gpu_sizes_gb', 'cases', 'summary'}
+
+
+def test_options_switch_the_model(bench):
+    cfg = bench.build_training_config(bench.config_path('tiny'), 'bf16+cp')
+    assert cfg.model.backbone.with_cp is True
+    assert cfg.model.train_cfg.autocast_dtype == 'bfloat16'
+    fp32 = bench.build_training_config(bench.config_path('tiny'), 'fp32')
+    assert fp32.model.backbone.with_cp is False and 'init_cfg' not in fp32.model.backbone
+    assert fp32.model.train_cfg.get('autocast_dtype') is None
+
+
+def test_clips_per_gpu_by_hand(bench):
+    # 16 GiB with 15 % free: 16 * 1024 * 0.85 = 13926.4 MB; (13926.4 - 700) / 600 = 22.04
+    assert bench.clips_per_gpu(16, base_mb=700, per_clip_mb=600) == 22
+    # 32 GiB: 27852.8 MB; (27852.8 - 700) / 600 = 45.25
+    assert bench.clips_per_gpu(32, base_mb=700, per_clip_mb=600) == 45
+    assert bench.clips_per_gpu(32, base_mb=700, per_clip_mb=600, headroom=0) == 53
+    assert bench.clips_per_gpu(16, base_mb=20000, per_clip_mb=600) == 0  # never negative
+
+
+def test_fixed_and_per_clip_split_by_hand(bench):
+    def case(config, option, batch, growth, size=256):
+        return dict(config=config, option=option, batch=batch, growth_mb=growth, step_s=1.0,
+                    clip_len=16, input_size=size, grads_mb=150.0, weights_mb=100.0,
+                    optimizer_state_mb=200.0)
+
+    cases = [case('a', 'fp32', 1, 1000.0), case('a', 'fp32', 2, 1600.0),
+             case('a', 'cp', 1, 800.0), case('b', 'cp', 3, 2200.0), case('a', 'bf16', 1, 500.0),
+             case('b', 'fp32', 1, 900.0)]
+    rows = {(r['config'], r['option'], r['input_size']): r
+            for r in bench.summarise(cases, [16, 32])}
+    fit = rows[('a', 'fp32', 256)]
+    # growth 1000 at 1 clip and 1600 at 2: 600 per clip over a fixed 400
+    assert (fit['fixed_mb'], fit['per_clip_mb'], fit['split']) == (400, 600, 'fit')
+    assert fit['base_mb'] == 100 + 200 + 400
+    assert fit['clips_per_gpu'] == {'16': 22, '32': 45}
+    # checkpointing: the fixed part of fp32 (same precision), per clip 800 - 400
+    assert rows[('a', 'cp', 256)]['per_clip_mb'] == 400
+    assert rows[('a', 'cp', 256)]['split'] == 'fixed of a fp32 256'
+    # another config, 3 clips: (2200 - 400) / 3
+    assert rows[('b', 'cp', 256)]['per_clip_mb'] == 600
+    # bf16 has no fit of its precision: the gradients are the fixed part
+    assert rows[('a', 'bf16', 256)]['fixed_mb'] == 150
+    assert rows[('a', 'bf16', 256)]['per_clip_mb'] == 350
+    assert rows[('a', 'bf16', 256)]['split'] == 'gradients'
+    assert bench.fit_line({1: 10.0, 2: 14.0, 3: 18.0}) == pytest.approx((6.0, 4.0))
+
+
+def test_scaling_from_a_smaller_geometry_by_hand(bench):
+    def case(config, option, batch, growth, size):
+        return dict(config=config, option=option, batch=batch, growth_mb=growth, step_s=1.0,
+                    clip_len=16, input_size=size, grads_mb=150.0, weights_mb=100.0,
+                    optimizer_state_mb=200.0)
+
+    cases = [case('a', 'fp32', 1, 1000.0, 256), case('a', 'fp32', 2, 1600.0, 256),
+             case('b', 'fp32', 1, 900.0, 256),
+             case('a', 'fp32', 1, 300.0, 128), case('a', 'fp32', 2, 450.0, 128),
+             case('a', 'bf16', 1, 250.0, 128), case('a', 'bf16', 2, 330.0, 128)]
+    rows = {(r['config'], r['option'], r['input_size']): r
+            for r in bench.summarise(cases, [16, 32])}
+    # at 128: fp32 150 per clip, bf16 80 per clip over a fixed 170: ratio 80 / 150
+    assert rows[('a', 'bf16', 128)]['per_clip_mb'] == pytest.approx(80)
+    scaled = rows[('a', 'bf16', 256)]
+    assert scaled['estimated'] and scaled['split'] == 'scaled from 128'
+    assert scaled['per_clip_mb'] == pytest.approx(600 * 80 / 150)  # 320
+    assert scaled['fixed_mb'] == pytest.approx(170)
+    assert scaled['base_mb'] == pytest.approx(100 + 200 + 170)
+    # 32 GiB: (27852.8 - 470) / 320 = 85.6
+    assert scaled['clips_per_gpu']['32'] == 85
+    # config b (fp32 at 256 only, 900 - 400 = 500 per clip) takes a's ratio
+    other = rows[('b', 'bf16', 256)]
+    assert other['split'] == 'ratio of a' and other['estimated']
+    assert other['per_clip_mb'] == pytest.approx(500 * 80 / 150)
