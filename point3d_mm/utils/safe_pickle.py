@@ -58,7 +58,16 @@ class _RestrictedUnpickler(pickle._Unpickler):
             raise pickle.UnpicklingError('pickle data was truncated (BYTEARRAY8)')
         self.append(bytearray(data))
 
-    dispatch = {**pickle._Unpickler.dispatch, pickle.BYTEARRAY8[0]: load_bytearray8}
+    def load_build(self) -> None:
+        import numpy as np
+        state, inst = self.stack[-1], self.stack[-2]
+        if isinstance(inst, np.dtype) and not _is_dtype_state(inst, state):
+            raise pickle.UnpicklingError(
+                f'a damaged or structured numpy dtype state {state!r} for {inst}')
+        super().load_build()
+
+    dispatch = {**pickle._Unpickler.dispatch, pickle.BYTEARRAY8[0]: load_bytearray8,
+                pickle.BUILD[0]: load_build}
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED_GLOBALS:
@@ -73,6 +82,22 @@ class _RestrictedUnpickler(pickle._Unpickler):
         raise UnsafePickleError(
             f'{self._source}: refused to unpickle global {module}.{name}; annotation pickles '
             'may hold only builtin containers, numbers, strings and numpy arrays')
+
+
+def _is_dtype_state(dtype: Any, state: Any) -> bool:
+    """Whether ``state`` is the pickled state numpy gives ``dtype`` (up to byte order).
+
+    numpy trusts it: one flipped bit of a '<U31' dtype's flags is a segmentation fault. So its
+    flags must be the dtype's own, its size and alignment the dtype's (or -1, unset), and it
+    may not add fields or a subarray (structured dtypes are not annotation data).
+    """
+    if not (isinstance(state, tuple) and len(state) in (8, 9)):
+        return False
+    _, _, subarray, names, fields, size, alignment, flags = state[:8]
+    own = dtype.__reduce__()[2]
+    return (subarray is None and names is None and fields is None
+            and size in (-1, own[5], dtype.itemsize)
+            and alignment in (-1, own[6], dtype.alignment) and flags == own[7])
 
 
 def safe_pickle_loads(data: bytes, source: str = '<bytes>') -> Any:

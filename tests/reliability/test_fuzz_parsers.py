@@ -375,6 +375,7 @@ def corrected_sample(shared_data: str) -> bytes:
 
 
 @budget(120, long=5_000)
+@example(changes=[('flip', 16201856, 5)])  # a '<U31' dtype's flags 8 -> 40: numpy segfaulted
 @given(changes=edits)
 def test_corrected_mutated_real(scratch, shared_data, changes):
     path = write(scratch, '.pkl', apply_edits(corrected_sample(shared_data), changes))
