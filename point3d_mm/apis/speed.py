@@ -9,11 +9,19 @@ tests/performance/test_speed_options.py and timed by tools/analysis/benchmark.py
   the first calls with a new input shape pay the compilation.
 * ``with_cp``: activation checkpointing of the hourglass's residual blocks, for training
   memory.
+* :func:`recommended_options`: the set that pays off on the model's device (on a CPU with
+  native bf16, channels_last + bf16: 2.4x at paper scale; on a CPU without it, where bf16 is
+  emulated and about 10x slower, channels_last alone: 1.13x; docs/benchmarks.md).
+* :data:`CHEAPER_3D_HEADS`, :data:`FAST_3D_HEAD`: config overrides of a cheaper temporal
+  part (a model change, not a speed option: it needs its own training).
 
 Example::
 
-    model = apply_speed_options(init_detector(config), channels_last=True)
-    with inference_autocast(model, 'bfloat16'):
+    model = init_detector(config)
+    options = recommended_options(model)
+    dtype = options.pop('dtype')
+    model = apply_speed_options(model, **options)
+    with inference_autocast(model, dtype):
         detections = detect_frames(model, video, streaming=True)
 """
 from contextlib import nullcontext
@@ -24,6 +32,21 @@ from torch import nn
 
 AUTOCAST_DTYPES = ('bfloat16', 'float16')
 COMPILED_PARTS = ('backbone', 'point_head', 'neck', 'cls_head')
+
+#: Cheaper temporal parts (``cfg_options`` of :func:`point3d_mm.apis.init_detector`, or
+#: ``--cfg-options``), cheapest last. The paper's 3D Head runs its ResNet3d on the full 64x64
+#: map (stem stride 1); 'stem stride 2' halves it to 32x32 in the stem convolution, as an
+#: image ResNet's stem does, so every stage runs on a quarter of the positions (4-6x less
+#: 3D Head time at paper scale on CPU); 'stem + pool stride 2' also strides the stem's
+#: pooling (16x16, 11-15x less). They change the model, so they need training of their own
+#: and are not the configs' default (no accuracy has been measured): docs/benchmarks.md.
+CHEAPER_3D_HEADS = {
+    'stem stride 2': {'model.cls_head.backbone.conv1_stride_s': 2},
+    'stem + pool stride 2': {'model.cls_head.backbone.conv1_stride_s': 2,
+                             'model.cls_head.backbone.pool1_stride_s': 2},
+}
+#: The cheaper 3D Head option benchmarked against the paper's (see CHEAPER_3D_HEADS).
+FAST_3D_HEAD = CHEAPER_3D_HEADS['stem stride 2']
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:
@@ -101,6 +124,38 @@ def apply_speed_options(model: nn.Module, channels_last: bool = False,
     if torch_compile:
         compile_parts(model)
     return model
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX); without, bf16
+    convolutions are emulated and slower than fp32 (10x measured on an AVX2 CPU)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def recommended_options(model: nn.Module) -> dict:
+    """The speed options worth turning on for inference on the model's device.
+
+    * GPU: channels_last + fp16 autocast (tensor cores from the V100 on);
+    * CPU with native bf16 (:func:`cpu_has_native_bf16`): channels_last + bf16 autocast
+      (2.4x at paper scale on an AVX512-BF16 CPU; bf16 alone 1.3x: docs/benchmarks.md);
+    * another CPU (AVX2): channels_last alone (1.13x at paper scale; 1.17x and, under heavy
+      load, 0.74x on the AVX512-BF16 CPU): bf16 is emulated there, about 10x slower than
+      fp32.
+
+    The precision options keep the detections within the tolerances of
+    tests/performance/test_speed_options.py. torch.compile is left out: it did not pay off
+    on CPU and compiles for minutes.
+
+    Returns:
+        dict: ``channels_last`` and ``dtype`` (pop ``dtype`` for :func:`inference_autocast`,
+        pass the rest to :func:`apply_speed_options`).
+    """
+    if next(model.parameters()).device.type == 'cuda':
+        return dict(channels_last=True, dtype='float16')
+    return dict(channels_last=True, dtype='bfloat16' if cpu_has_native_bf16() else None)
 
 
 def inference_autocast(model: nn.Module,

@@ -22,3 +22,13 @@ def test_clip_and_streaming_rows(benchmark):
 def test_machine_is_reported(benchmark):
     info = benchmark.machine_info('cpu')
     assert info['cpu'] and info['logical_cores'] >= 1 and info['torch']
+
+
+def test_test_loop_and_part_profile(benchmark):
+    model = tiny_detector(4)
+    row = benchmark.test_loop_section(model, clip_frames=2, batches=2, frame_batch=2)
+    assert row['clip']['frames'] == 2 and row['cached']['batches'] == 2
+    assert row['ratio'] == pytest.approx(row['clip']['ms_median'] / row['cached']['ms_median'])
+    parts = benchmark.part_profile(model, repeats=1)
+    assert {'backbone', 'point_head', 'twa', 'head_3d'} <= set(parts)
+    assert all(parts[name] > 0 for name in ('backbone', 'point_head', 'twa', 'head_3d'))

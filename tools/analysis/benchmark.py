@@ -13,12 +13,23 @@ One run prints one report and writes it as JSON:
   backward of the paper-scale backbone alone (the tiny hourglass is too small for
   checkpointing to show);
 * peer: per-clip latency of mmaction2's SlowOnly-R50 AVA FastRCNN detector (random init)
-  on the same 256x256 frames.
+  on the same 256x256 frames;
+* test loop (paper scale, the config's T): the per-frame cost of clip mode (the whole model
+  per clip, mmengine's loops) against the cached path of ``CachedFeatureTestLoop``
+  (``detect_frames(mode='offline')``: the backbone once per frame, ``frame_batch`` frames at
+  a time, and the temporal part per key frame), and their ratio;
+* paper speed: streaming latency at paper scale (T=16) of the paper's model in fp32, with
+  channels_last and, where the hardware runs bf16 natively, channels_last + bf16; of the
+  cheaper 3D Head options (:data:`point3d_mm.apis.speed.CHEAPER_3D_HEADS`); where the time
+  goes (backbone on one frame, Point Head on the key frame, TWA, 3D Head); and the peer in
+  the same run with the same speed options, with the ratios to the peer.
 
 All models start from random initialisation; nothing is downloaded. Example::
 
     nice python tools/analysis/benchmark.py --threads 1 --out work_dirs/benchmark/cpu.json
     python tools/analysis/benchmark.py --quick --device cuda --out work_dirs/benchmark/gpu.json
+    # the paper-scale test-loop and streaming-vs-peer sections alone
+    python tools/analysis/benchmark.py --threads 1 --only testloop paper_speed
 """
 import argparse
 import copy
@@ -33,7 +44,7 @@ import statistics
 import tempfile
 import time
 from contextlib import nullcontext
-from typing import Callable, ContextManager, Dict, List, Optional, Sequence
+from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import psutil
@@ -48,6 +59,7 @@ CONFIGS = dict(tiny=osp.join(REPO, 'configs', 'point3d_tiny_synthetic.py'),
 PEER_CONFIG = ('detection/slowonly/'
                'slowonly_kinetics400-pretrained-r50_8xb16-4x16x1-20e_ava21-rgb.py')
 FRAME_SHAPE = (240, 320)  # UCF101-24's frames; the test pipelines resize them
+SECTIONS = ['tiny', 'paper', 'speed', 'train', 'peer', 'testloop', 'paper_speed']
 
 
 def parse_args() -> argparse.Namespace:
@@ -67,13 +79,25 @@ def parse_args() -> argparse.Namespace:
                         help='frames of the paper-scale backbone training step')
     parser.add_argument('--compile', action='store_true',
                         help='time torch.compile too (tiny config; compiling takes minutes)')
-    parser.add_argument('--skip', nargs='*', default=[],
-                        choices=['tiny', 'paper', 'speed', 'train', 'peer'],
+    parser.add_argument('--speed-frames', type=int, default=3,
+                        help='timed streaming frames (after one warm-up frame) of each model '
+                        'in the paper-speed section, and clips of the peer there')
+    parser.add_argument('--loop-clip-frames', type=int, default=3,
+                        help='timed clip-mode frames of the test-loop section')
+    parser.add_argument('--loop-batches', type=int, default=3,
+                        help='timed frame batches of the cached path in the test-loop section')
+    parser.add_argument('--frame-batch', type=int, default=4,
+                        help='frames per backbone call of the cached path')
+    parser.add_argument('--skip', nargs='*', default=[], choices=SECTIONS,
                         help='sections to leave out')
+    parser.add_argument('--only', nargs='*', choices=SECTIONS,
+                        help='the sections to run (the others are skipped)')
     parser.add_argument('--quick', action='store_true',
                         help='paper scale at T=16 only with 1 frame, fewer tiny frames and '
                         'training iterations, speed options on the tiny config only')
     args = parser.parse_args()
+    if args.only is not None:
+        args.skip = [section for section in SECTIONS if section not in args.only]
     if args.quick:
         args.tiny_frames, args.paper_frames, args.train_iters = 6, 1, 6
     return args
@@ -114,7 +138,7 @@ def frame_latencies(model: nn.Module, frames: List[np.ndarray], streaming: bool,
     from point3d_mm.apis import detect_frames
     stamps = [time.perf_counter()]
     with context():
-        detect_frames(model, frames, streaming=streaming,
+        detect_frames(model, frames, mode='streaming' if streaming else 'clip',
                       on_frame=lambda *_: stamps.append(time.perf_counter()))
     return list(np.diff(stamps)[warmup:])
 
@@ -150,11 +174,11 @@ def time_modes(model: nn.Module, clip_len: int, frames: int, warmup: int) -> Dic
     return row
 
 
-def build_detector(config: str, device: str) -> nn.Module:
+def build_detector(config: str, device: str, cfg_options: Optional[Dict] = None) -> nn.Module:
     """Random-init detector with a fixed seed."""
     from point3d_mm.apis import init_detector
     torch.manual_seed(0)
-    return init_detector(config, device=device)
+    return init_detector(config, device=device, cfg_options=cfg_options)
 
 
 def inference_section(name: str, model: nn.Module, clip_lens: Sequence[int], frames: int,
@@ -343,19 +367,36 @@ def train_section(iters: int, device: str, threads: Optional[int], backbone_fram
 
 
 # ---------------------------------------------------------------------------- peer
-def peer_section(device: str, clips: int, warmup: int = 1, num_proposals: int = 5) -> Dict:
+def peer_section(device: str, clips: int, warmup: int = 1, num_proposals: int = 5,
+                 channels_last: bool = False, dtype: Optional[str] = None) -> Dict:
     """mmaction2's SlowOnly-R50 AVA FastRCNN detector (its own clip length, 4 frames at
-    interval 16) on a 256x256 clip with a few proposal boxes: per-clip latency."""
+    interval 16) on a 256x256 clip with a few proposal boxes: per-clip latency, optionally
+    with channels_last weights and autocast (``dtype``) of its backbone (mmcv's CPU RoIAlign
+    has no bf16 kernel, so the RoI head stays fp32, as in Point3D's 3D Head)."""
     import mmaction
     from mmaction.registry import MODELS
     from mmaction.structures import ActionDataSample
     from mmengine.config import Config
     from mmengine.structures import InstanceData
+
+    from point3d_mm.apis.speed import inference_autocast, to_channels_last
     config = osp.join(osp.dirname(mmaction.__file__), '.mim', 'configs', PEER_CONFIG)
     cfg = Config.fromfile(config)
     cfg.model.pop('init_cfg', None)  # random init: nothing downloaded
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).to(device).eval()
+    if channels_last:
+        to_channels_last(model)
+    if dtype:
+        backbone_forward = model.backbone.forward
+
+        def autocast_backbone(*args, **kwargs):
+            with inference_autocast(model, dtype):
+                feats = backbone_forward(*args, **kwargs)
+            return (tuple(feat.float() for feat in feats) if isinstance(feats, tuple)
+                    else feats.float())
+
+        model.backbone.forward = autocast_backbone
     clip_len = next(step['clip_len'] for step in cfg.val_pipeline
                     if step['type'] == 'SampleAVAFrames')
     size = 256
@@ -378,8 +419,162 @@ def peer_section(device: str, clips: int, warmup: int = 1, num_proposals: int = 
             latencies.append(time.perf_counter() - start)
     stats = latency_stats(latencies)
     return dict(config=PEER_CONFIG, clip_len=clip_len, input=f'{size}x{size}',
-                proposals=num_proposals, ms_per_clip=stats['ms_median'],
-                key_frames_per_s=stats['fps'], clips=len(latencies))
+                proposals=num_proposals, channels_last=channels_last, dtype=dtype,
+                ms_per_clip=stats['ms_median'], key_frames_per_s=stats['fps'],
+                clips=len(latencies), ms_all=[1e3 * t for t in latencies])
+
+
+# ---------------------------------------------------------------------------- test loop
+def test_loop_section(model: nn.Module, clip_frames: int, batches: int,
+                      frame_batch: int) -> Dict:
+    """Per-frame cost of the test loop at the config's T, both paths on one video.
+
+    * clip mode: ``detect_frames(mode='clip')``, the whole model on each frame's clip (what
+      mmengine's loops do): the latency of each of ``clip_frames`` frames;
+    * cached: ``detect_frames(mode='offline', frame_batch=...)``, the path of
+      ``CachedFeatureTestLoop``: the backbone once per frame, ``frame_batch`` frames per
+      call, then the temporal part per key frame; the time of each batch of frames (from
+      the last frame of one batch to the last of the next, the first batch included)
+      divided by ``frame_batch``.
+
+    Both after one untimed streaming frame (kernels of the backbone and of the temporal
+    part at this T). Returns the two medians (ms per frame) and ``ratio`` = clip / cached.
+    """
+    from point3d_mm.apis import detect_frames
+    clip_len = model.cfg.test_dataloader.dataset.clip_len
+    video = synthetic_video(max(clip_frames, batches * frame_batch))
+    frame_latencies(model, video[:1], streaming=True, warmup=0)
+    clip = latency_stats(frame_latencies(model, video[:clip_frames], False, 0))
+    stamps = [time.perf_counter()]
+
+    def batch_done(number: int, *_) -> None:
+        if number % frame_batch == 0:
+            stamps.append(time.perf_counter())
+
+    with torch.no_grad():
+        detect_frames(model, video[:batches * frame_batch], mode='offline',
+                      frame_batch=frame_batch, on_frame=batch_done)
+    cached = latency_stats([t / frame_batch for t in np.diff(stamps)])
+    cached['batches'] = cached.pop('frames')
+    row = dict(clip_len=clip_len, frame_batch=frame_batch, clip=clip, cached=cached,
+               ratio=clip['ms_median'] / cached['ms_median'])
+    print(f'test loop T={clip_len}: clip mode {clip["ms_median"]:.0f} ms/frame, cached '
+          f'{cached["ms_median"]:.0f} ms/frame (frame_batch {frame_batch}): '
+          f'x{row["ratio"]:.2f}', flush=True)
+    return row
+
+
+# ---------------------------------------------------------------------------- paper speed
+def _median_ms(function: Callable[[], object], repeats: int) -> float:
+    """Median wall time (ms) of ``function()`` over ``repeats`` calls after one untimed."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def part_profile(model: nn.Module, repeats: int = 3,
+                 context: Callable[[], ContextManager] = nullcontext) -> Dict[str, float]:
+    """Median ms of each part of one streaming frame: the backbone on one frame, the Point
+    Head on the key frame (forward and decoding), TWA and the 3D Head (forward and
+    classification) on the T cached features; random inputs at the config's input size."""
+    clip_len = model.cfg.test_dataloader.dataset.clip_len
+    size = int(model.cfg.get('input_size', 256))
+    device = next(model.parameters()).device
+    frame = torch.randn(1, 3, size, size, device=device)
+    with torch.no_grad(), context():
+        feats = model.extract_frame_feats(frame)[-1]
+        clip_feats = feats[:, None].expand(1, clip_len, *feats.shape[1:]).contiguous()
+        y = model.forward_temporal(clip_feats)
+        head_feats = model.cls_head(y)
+        rois = torch.tensor([[0.0, 40.0, 30.0, 120.0, 220.0]], device=device)
+        frame_inds = torch.tensor([clip_len - 1], device=device)
+        point_head = model.point_head
+        return dict(
+            backbone=_median_ms(lambda: model.extract_frame_feats(frame), repeats),
+            point_head=_median_ms(lambda: point_head.predict_by_feat(
+                *point_head((feats, )), (size, size)), repeats),
+            twa=_median_ms(lambda: model.forward_temporal(clip_feats), repeats),
+            head_3d=_median_ms(lambda: model.cls_head.predict_by_feat(
+                model.cls_head(y), rois, frame_inds, (size, size)), repeats),
+            head_3d_shape=list(head_feats.shape))
+
+
+def paper_speed_variants(device: str) -> List[Tuple[str, Optional[Dict], Dict]]:
+    """(name, cfg_options, speed options) of the paper-speed section's models.
+
+    The paper's model in fp32, with channels_last and, where the hardware runs it natively
+    (a GPU, or a CPU with :func:`~point3d_mm.apis.speed.cpu_has_native_bf16`), with
+    channels_last + bf16 (fp16 on a GPU); the cheaper 3D Heads of
+    :data:`~point3d_mm.apis.speed.CHEAPER_3D_HEADS` in fp32 and with the recommended options;
+    and, to show what a smaller backbone would give, the 1-stack hourglass (not the paper's
+    model) with the cheapest 3D Head.
+    """
+    from point3d_mm.apis.speed import CHEAPER_3D_HEADS, cpu_has_native_bf16
+    cuda = device.startswith('cuda')
+    half = 'float16' if cuda else 'bfloat16'
+    variants = [('paper, fp32', None, {}),
+                ('paper, channels_last', None, dict(channels_last=True))]
+    if cuda or cpu_has_native_bf16():
+        variants.append((f'paper, channels_last + {half}', None,
+                         dict(channels_last=True, dtype=half)))
+    for name, cfg_options in CHEAPER_3D_HEADS.items():
+        variants.append((f'paper + 3D Head {name}, fp32', cfg_options, {}))
+        if cuda or cpu_has_native_bf16():
+            variants.append((f'paper + 3D Head {name}, channels_last + {half}', cfg_options,
+                             dict(channels_last=True, dtype=half)))
+    cheapest_name, cheapest = list(CHEAPER_3D_HEADS.items())[-1]
+    variants.append((f'NOT paper: 1-stack hourglass + 3D Head {cheapest_name}, fp32',
+                     {**cheapest, 'model.backbone.num_stacks': 1}, {}))
+    return variants
+
+
+def paper_speed_section(device: str, frames: int, repeats: int = 3,
+                        config: str = CONFIGS['paper']) -> Dict:
+    """Paper-scale streaming latency (median of ``frames`` frames after one warm-up frame,
+    itself after one untimed streaming frame) and where it goes (:func:`part_profile`) for
+    each of :func:`paper_speed_variants`, and the peer in the same run: fp32, channels_last
+    and, where native, channels_last + bf16 (fp16 on a GPU). ``vs_peer``: our latency over
+    the peer's fp32 per-key-frame latency (<= 1: at least as fast); ``vs_peer_same_options``
+    over the peer's with the same speed options."""
+    from point3d_mm.apis.speed import apply_speed_options, inference_autocast
+    rows = []
+    for name, cfg_options, speed_options in paper_speed_variants(device):
+        model = build_detector(config, device, cfg_options)
+        clip_len = model.cfg.test_dataloader.dataset.clip_len
+        dtype = speed_options.get('dtype')
+        channels_last = speed_options.get('channels_last', False)
+        model = apply_speed_options(model, channels_last=channels_last)
+        context = functools.partial(inference_autocast, model, dtype)
+        video = synthetic_video(1 + frames)
+        frame_latencies(model, video[:1], True, 0, context)
+        latencies = frame_latencies(model, video, True, 1, context)
+        row = dict(model=name, cfg_options=cfg_options or {}, dtype=dtype,
+                   channels_last=channels_last, **latency_stats(latencies),
+                   ms_all=[1e3 * t for t in latencies],
+                   parts_ms=part_profile(model, repeats, context))
+        rows.append(row)
+        print(f'  {name:62s} {row["ms_median"]:8.0f} ms/frame (stream); parts '
+              + ', '.join(f'{k} {v:.0f}' for k, v in row['parts_ms'].items()
+                          if not isinstance(v, list)), flush=True)
+        del model
+    peer_options = sorted({(row['channels_last'], row['dtype']) for row in rows},
+                          key=lambda option: (option[0], option[1] or ''))
+    peers = [peer_section(device, clips=frames, channels_last=channels_last, dtype=dtype)
+             for channels_last, dtype in peer_options]
+    for peer in peers:
+        print(f'  peer SlowOnly-R50 AVA, channels_last={peer["channels_last"]}, '
+              f'dtype={peer["dtype"]}: {peer["ms_per_clip"]:.0f} ms/key frame', flush=True)
+    fp32_peer = next(peer for peer in peers if not peer['channels_last'] and not peer['dtype'])
+    for row in rows:
+        row['vs_peer'] = row['ms_median'] / fp32_peer['ms_per_clip']
+        same = next(peer for peer in peers if (peer['channels_last'], peer['dtype']) ==
+                    (row['channels_last'], row['dtype']))
+        row['vs_peer_same_options'] = row['ms_median'] / same['ms_per_clip']
+    return dict(clip_len=clip_len, frames=frames, rows=rows, peer=peers)
 
 
 # ---------------------------------------------------------------------------- report
@@ -430,6 +625,24 @@ def print_report(report: Dict) -> None:
               f'(first call {row["first_call_s"]:.1f} s)')
     for row in report.get('training', []):
         print(format_train_row(row))
+    loop = report.get('test_loop')
+    if loop:
+        print(f'test loop (paper, T={loop["clip_len"]}, per frame): clip mode '
+              f'{loop["clip"]["ms_median"]:.0f} ms, cached (frame_batch {loop["frame_batch"]}) '
+              f'{loop["cached"]["ms_median"]:.0f} ms: cached x{loop["ratio"]:.2f} cheaper')
+    speed = report.get('paper_speed')
+    if speed:
+        print(f'paper-scale streaming, T={speed["clip_len"]}, median of {speed["frames"]} '
+              'frames (ms/frame; parts in ms)')
+        for row in speed['rows']:
+            parts = ', '.join(f'{k} {v:.0f}' for k, v in row['parts_ms'].items()
+                              if not isinstance(v, list))
+            print(f'  {row["model"]:62s} {row["ms_median"]:8.0f} ({parts}): '
+                  f'x{row["vs_peer"]:.2f} of the fp32 peer, x{row["vs_peer_same_options"]:.2f} '
+                  'of the peer with the same options')
+        for peer in speed['peer']:
+            print(f'  peer SlowOnly-R50 AVA FastRCNN, channels_last={peer["channels_last"]}, '
+                  f'dtype={peer["dtype"]} (backbone): {peer["ms_per_clip"]:.0f} ms/key frame')
 
 
 def main() -> None:
@@ -461,6 +674,13 @@ def main() -> None:
         del model
     if 'peer' not in args.skip:
         report['peer'] = peer_section(args.device, clips=max(2, args.paper_frames))
+    if 'testloop' not in args.skip:
+        model = build_detector(CONFIGS['paper'], args.device)
+        report['test_loop'] = test_loop_section(model, args.loop_clip_frames,
+                                                args.loop_batches, args.frame_batch)
+        del model
+    if 'paper_speed' not in args.skip:
+        report['paper_speed'] = paper_speed_section(args.device, args.speed_frames)
     if 'train' not in args.skip:
         report['training'] = train_section(
             args.train_iters, args.device, args.threads,
