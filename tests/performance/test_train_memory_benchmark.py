@@ -113,10 +113,11 @@ def test_scaling_from_a_smaller_geometry_by_hand(bench):
     scaled = rows[('a', 'bf16', 256)]
     assert scaled['estimated'] and scaled['split'] == 'scaled from 128'
     assert scaled['per_clip_mb'] == pytest.approx(600 * 80 / 150)  # 320
-    assert scaled['fixed_mb'] == pytest.approx(170)
-    assert scaled['base_mb'] == pytest.approx(100 + 200 + 170)
-    # 32 GiB: (27852.8 - 470) / 320 = 85.6
-    assert scaled['clips_per_gpu']['32'] == 85
+    # fp32's fixed part at 256 (400) plus bf16's excess over fp32 at 128 (170 - 150)
+    assert scaled['fixed_mb'] == pytest.approx(420)
+    assert scaled['base_mb'] == pytest.approx(100 + 200 + 420)
+    # 32 GiB: (27852.8 - 720) / 320 = 84.8
+    assert scaled['clips_per_gpu']['32'] == 84
     # config b (fp32 at 256 only, 900 - 400 = 500 per clip) takes a's ratio
     other = rows[('b', 'bf16', 256)]
     assert other['split'] == 'ratio of a' and other['estimated']

@@ -478,9 +478,12 @@ def scale_to_largest(rows: List[Dict]) -> List[Dict]:
 
     The per-clip memory of an option is that of its fp32 reference
     (:func:`reference_option`) at the large geometry times the ratio of the two at the
-    small one (activations scale alike with the frame area); the fixed part is the small
-    geometry's (it does not depend on the clip). ``split='scaled from <size>'``,
-    ``estimated=True``.
+    small one (activations scale alike with the frame area). The fixed part is the
+    reference's at the large geometry plus the option's excess over the reference at the
+    small one (its low-precision weight copies): the fixed part proper does not depend on
+    the clip, but the line fit also takes in how the peak's moment in the step shifts with
+    the activations' size, which the reference at the large geometry carries.
+    ``split='scaled from <size>'``, ``estimated=True``.
     """
     index = {(r['config'], r['option'], r['clip_len'], r['input_size']): r for r in rows}
     new = []
@@ -500,6 +503,7 @@ def scale_to_largest(rows: List[Dict]) -> List[Dict]:
             new.append(dict(
                 row, clip_len=large[0], input_size=large[1], estimated=True,
                 per_clip_mb=ref_large['per_clip_mb'] * ratio,
+                fixed_mb=ref_large['fixed_mb'] + row['fixed_mb'] - ref_small['fixed_mb'],
                 split=f'scaled from {small[1]}', scale_ratio=ratio,
                 weights_and_optimizer_mb=ref_large['weights_and_optimizer_mb'],
                 growth_mb={}, step_s={}))
