@@ -7,7 +7,8 @@ from .utils import compat
 
 compat.apply_all()
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registration)
+# (imported for their registration)
+from . import datasets, engine, evaluation, models, visualization  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

@@ -8,44 +8,73 @@ folder of frames: frames are read lazily, twice (detect, then draw), never all a
 Outputs default to work_dirs/demo_outputs/<video name>.mp4 and .json. The video is H.264
 (browser-playable) when OpenCV has an H.264 encoder, MPEG-4 part 2 otherwise, drawn with its
 long side at least 512 pixels.
+
+Live input (``--live``): a camera index (``0``), a stream URL (``rtsp://...``), standard input
+(``-``: a video container, or raw frames with ``--raw-size WxH``), a FIFO or a video file
+(read at its own frame rate, as a camera would deliver it)::
+
+    python tools/demo.py 0 CONFIG CHECKPOINT --live --show
+    ffmpeg -i in.mp4 -f rawvideo -pix_fmt bgr24 - | \
+        python tools/demo.py - CONFIG CHECKPOINT --live --raw-size 320x240 --out-video live.mp4
+
+read once, in a background thread, into a bounded queue that drops the oldest frame when the
+detector falls behind (counted); each frame taken goes through the streaming detector and the
+live tube linker and is shown (``--show``) and/or written (``--out-video``) at once; a line
+of fps, latency and drops every ``--log-every`` frames. See :func:`run_live`.
 """
 import argparse
 import contextlib
-import os
 import os.path as osp
 import sys
+import time
+from collections import deque
 from typing import Callable, Optional, Tuple
 
-import cv2
 import numpy as np
+import psutil
 from mmengine.utils import ProgressBar
 
 import point3d_mm  # noqa: F401
-from point3d_mm.apis import center_heatmap, inference_video, init_detector
-from point3d_mm.evaluation.functional import tube_nms
-from point3d_mm.evaluation.functional.overlaps import iou2d
+from point3d_mm.apis import (
+    LiveTubeLinker,
+    center_heatmap,
+    inference_video,
+    init_detector,
+    iter_frame_detections,
+    linker_config,
+)
 from point3d_mm.utils.compat import CheckpointDamagedError, CheckpointSecurityError
 from point3d_mm.utils.config_checks import ConfigKeyError
-from point3d_mm.utils.fileio import atomic_path, dump_json
-from point3d_mm.utils.video import iter_numbered_frames, video_info
-from point3d_mm.visualization import draw_frame_tubes, index_tubes_by_frame
-from point3d_mm.visualization.tube_drawer import render_size
+from point3d_mm.utils.fileio import dump_json
+from point3d_mm.utils.video import (
+    LiveFrameReader,
+    LiveSource,
+    iter_numbered_frames,
+    video_info,
+)
+from point3d_mm.visualization import (
+    AnnotatedVideoWriter,
+    Point3DLocalVisualizer,
+    index_tubes_by_frame,
+    one_box_per_actor,  # noqa: F401  (the demo's selection, also tools' API)
+    select_tubes,  # noqa: F401
+)
 
 OUTPUT_DIR = osp.join('work_dirs', 'demo_outputs')
-# Browser-playable H.264 first; MPEG-4 part 2 (plays in VLC, not in browsers) when the
-# OpenCV build has no H.264 encoder (the pip wheels have none).
-FOURCCS = ('avc1', 'H264', 'mp4v')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Point3D video demo')
-    parser.add_argument('video', help='video file or folder of frames')
+    parser.add_argument('video', help='video file or folder of frames; with --live: a camera '
+                        'index (0), a stream URL, - (standard input), a FIFO or a video file')
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out-video', default=None,
-                        help=f'annotated video (.mp4; default {OUTPUT_DIR}/<video name>.mp4)')
+                        help=f'annotated video (.mp4; default {OUTPUT_DIR}/<video name>.mp4; '
+                        'with --live none unless given)')
     parser.add_argument('--out-json', default=None,
-                        help=f'tubes as JSON (default {OUTPUT_DIR}/<video name>.json)')
+                        help=f'tubes as JSON (default {OUTPUT_DIR}/<video name>.json; not '
+                        'with --live)')
     parser.add_argument('--streaming', action='store_true',
                         help='one backbone pass per frame with a cache of the features of '
                         'the frames the next clips need')
@@ -69,9 +98,58 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='a frame that cannot be decoded stops the demo with its number '
                         '(raise) or is reported and left out, other frames keeping their '
                         'numbers (skip)')
+    live = parser.add_argument_group('live input (--live)')
+    live.add_argument('--live', action='store_true',
+                      help='read the input once as a live stream: streaming detection, '
+                      'frames dropped (counted) when the detector falls behind')
+    live.add_argument('--show', action='store_true',
+                      help='show the annotated stream in a window (q or Esc stops)')
+    live.add_argument('--raw-size', default=None, metavar='WxH',
+                      help='the input (- or a FIFO) is raw bgr24 frames of this size')
+    live.add_argument('--pace-fps', type=float, default=None,
+                      help='take frames from the source no faster than this (default: a video '
+                      'file at its own frame rate, as a camera would deliver it; other sources '
+                      'unpaced; 0: unpaced)')
+    live.add_argument('--queue-size', type=int, default=2,
+                      help='frames waiting for the detector at most; when full the oldest is '
+                      'dropped')
+    live.add_argument('--link-window', type=int, default=16,
+                      help='frames of detections the live tube linker keeps and relinks')
+    live.add_argument('--log-every', type=int, default=100,
+                      help='print fps, latency, drops and memory every this many processed '
+                      'frames')
+    live.add_argument('--max-frames', type=int, default=None,
+                      help='stop after processing this many frames')
+    live.add_argument('--stats-json', default=None,
+                      help='write the run\'s counts, rates, latencies and memory here')
     args = parser.parse_args(argv)
-    args.out_video, args.out_json = output_paths(args.video, args.out_video, args.out_json)
+    if args.live:
+        if args.out_json is not None:
+            parser.error('--out-json is not written with --live (tubes are drawn as they '
+                         'come; use --out-video)')
+        if args.streaming:
+            parser.error('--live always runs the streaming path; drop --streaming')
+        args.raw_size = parse_size(parser, args.raw_size)
+    else:
+        for option in ('show', 'raw_size', 'pace_fps', 'max_frames', 'stats_json'):
+            if getattr(args, option):
+                parser.error(f'--{option.replace("_", "-")} needs --live')
+        args.out_video, args.out_json = output_paths(args.video, args.out_video, args.out_json)
     return args
+
+
+def parse_size(parser: argparse.ArgumentParser, text: Optional[str]
+               ) -> Optional[Tuple[int, int]]:
+    """``'320x240'`` as (320, 240)."""
+    if text is None:
+        return None
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        parser.error(f'--raw-size must be WIDTHxHEIGHT, e.g. 320x240; got {text!r}')
+    if width < 1 or height < 1:
+        parser.error(f'--raw-size must be at least 1x1, got {text!r}')
+    return width, height
 
 
 def output_paths(video: str, out_video: Optional[str] = None,
@@ -105,41 +183,12 @@ class Progress:
                   flush=True)
 
 
-def select_tubes(tubes, score_thr: float, overlap_thr: float) -> list:
-    """The tubes to show, best first: those scoring at least ``score_thr``, and of tubes
-    overlapping by a tube IoU above ``overlap_thr`` the best scored, whatever their classes
-    (the linker links each class on its own, so one actor has a tube for each class it may be
-    doing)."""
-    kept = [tube for tube in tubes if tube[1] >= score_thr]
-    if not kept:
-        return []
-    best = tube_nms([tube[2] for tube in kept], [tube[1] for tube in kept], overlap_thr)
-    return [kept[i] for i in best]
-
-
-def one_box_per_actor(tubes, overlap_thr: float) -> list:
-    """Frame-level NMS across tubes: in each frame, the boxes of tubes overlapping a box of a
-    better scored tube by an IoU above ``overlap_thr`` are dropped (tube NMS compares whole
-    tubes, and two tubes of one actor with different spans have a low tube IoU). Tubes left
-    without boxes are dropped; the others keep their order."""
-    order = sorted(range(len(tubes)), key=lambda i: -tubes[i][1])
-    kept_boxes: dict = {}  # frame -> (K, 4) boxes of better tubes
-    keep_rows = {}
-    for i in order:
-        boxes = np.asarray(tubes[i][2])
-        rows = np.ones(len(boxes), bool)
-        for j, row in enumerate(boxes):
-            frame = int(row[0])
-            others = kept_boxes.get(frame)
-            if others is not None and overlap_thr < 1 and \
-                    iou2d(row[None, 1:5], others).max() > overlap_thr:
-                rows[j] = False
-            else:
-                kept_boxes[frame] = row[None, 1:5] if others is None else np.concatenate(
-                    [others, row[None, 1:5]])
-        keep_rows[i] = rows
-    return [(label, score, np.asarray(boxes)[keep_rows[i]])
-            for i, (label, score, boxes) in enumerate(tubes) if keep_rows[i].any()]
+def make_visualizer(args: argparse.Namespace, classes) -> Point3DLocalVisualizer:
+    """The registered visualizer, with the demo's thresholds and the checkpoint's classes."""
+    visualizer = Point3DLocalVisualizer(name=f'demo_{id(args)}', score_thr=args.score_thr,
+                                        overlap_thr=args.overlap_thr)
+    visualizer.dataset_meta = dict(classes=list(classes))
+    return visualizer
 
 
 def tubes_to_json(tubes, classes, video: str) -> dict:
@@ -151,8 +200,8 @@ def tubes_to_json(tubes, classes, video: str) -> dict:
         for tube_id, (label, score, boxes) in enumerate(tubes)])
 
 
-def write_annotated_video(video: str, tubes, classes, out_path: str, fps: float,
-                          num_frames, on_corrupt: str = 'raise',
+def write_annotated_video(video: str, tubes, visualizer: Point3DLocalVisualizer,
+                          out_path: str, fps: float, num_frames, on_corrupt: str = 'raise',
                           heatmap: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> None:
     """Second pass over the video: draw each frame's tube boxes, write, rename into place.
 
@@ -161,75 +210,33 @@ def write_annotated_video(video: str, tubes, classes, out_path: str, fps: float,
     """
     by_frame = index_tubes_by_frame(tubes)
     progress = Progress(num_frames)
-    writer = None
-    with atomic_path(out_path, suffix='.mp4') as tmp_path:
-        try:
-            for number, frame in iter_numbered_frames(video, on_corrupt):
-                height, width = frame.shape[:2]
-                if writer is None:  # every frame drawn at the first one's render size
-                    out_h, out_w = render_size(height, width)
-                    writer = open_video_writer(tmp_path, out_path, fps, (out_w, out_h))
-                factor = np.array([out_w / width, out_h / height] * 2)
-                entries = [(tube_id, label, score, box * factor)
-                           for tube_id, label, score, box in by_frame.get(number, ())]
-                canvas = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-                writer.write(draw_frame_tubes(
-                    canvas, entries, classes, frame_number=number,
-                    heatmap=heatmap(frame) if heatmap is not None else None))
-                progress.update()
-        finally:
-            if writer is not None:
-                writer.release()
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """File descriptor 2 to /dev/null (native libraries write there, not to sys.stderr)."""
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, 'w') as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def open_video_writer(tmp_path: str, out_path: str, fps: float,
-                      size: Tuple[int, int]) -> cv2.VideoWriter:
-    """An OpenCV writer of ``size`` = (w, h) frames, H.264 if the build can, else mp4v with a
-    note."""
-    with _quiet_stderr():  # FFmpeg and OpenCV log every encoder they fail to open
-        for fourcc in FOURCCS:
-            writer = cv2.VideoWriter(tmp_path, cv2.VideoWriter_fourcc(*fourcc), fps, size)
-            if writer.isOpened():
-                break
-            writer.release()
-        else:
-            raise RuntimeError(f'{out_path}: OpenCV cannot write mp4 here')
-    if fourcc == 'mp4v':
-        print(f'note: this OpenCV has no H.264 encoder; {out_path} is MPEG-4 part 2 (mp4v), '
-              'which VLC/ffplay play but browsers may not (re-encode with ffmpeg -c:v libx264 '
-              'for a browser)')
-    return writer
+    size = None
+    with AnnotatedVideoWriter(out_path, fps) as writer:
+        for number, frame in iter_numbered_frames(video, on_corrupt):
+            size = size or visualizer.render_size(frame.shape)  # all at the first's size
+            writer.write(visualizer.draw_frame(
+                frame, by_frame.get(number, ()), frame_number=number, out_size=size,
+                heatmap=heatmap(frame) if heatmap is not None else None))
+            progress.update()
 
 
 #: The errors of bad input (a missing or empty video, a checkpoint of another config, a bad
-#: config key) that the demo reports in one line rather than a traceback.
+#: config key, a camera or stream that cannot be opened) that the demo reports in one line
+#: rather than a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, ConfigKeyError, CheckpointDamagedError,
                CheckpointSecurityError)
 
 
 def main(argv=None) -> None:
+    args = parse_args(argv)
     try:
-        run(parse_args(argv))
+        run_live(args) if args.live else run(args)
     except USER_ERRORS as error:
         sys.exit(f'demo.py: {type(error).__name__}: {error}')
+    except RuntimeError as error:  # no display for --show
+        if 'cannot show frames' not in str(error):
+            raise
+        sys.exit(f'demo.py: {error}')
 
 
 def run(args: argparse.Namespace) -> None:
@@ -242,19 +249,154 @@ def run(args: argparse.Namespace) -> None:
                              on_frame=progress.update if num_frames else None,
                              on_corrupt=args.on_corrupt)
     classes = result['classes']
-    tubes = one_box_per_actor(select_tubes(result['tubes'], args.score_thr, args.overlap_thr),
-                              args.overlap_thr)
+    visualizer = make_visualizer(args, classes)
+    tubes = visualizer.select_tubes(result['tubes'])
     print(f'\n{len(result["detections"])} frame detections linked into '
           f'{len(result["tubes"])} tubes, {len(tubes)} of them shown (score >= '
           f'{args.score_thr:g}, one per actor at tube and box IoU > {args.overlap_thr:g}); '
           f'writing {args.out_video}')
-    write_annotated_video(args.video, tubes, classes, args.out_video,
+    write_annotated_video(args.video, tubes, visualizer, args.out_video,
                           args.fps or video_fps or 25.0, num_frames, args.on_corrupt,
                           (lambda frame: center_heatmap(model, frame)) if args.show_heatmap
                           else None)
     dump_json(tubes_to_json(tubes, classes, args.video), args.out_json)
     print(f'\nannotated video: {osp.abspath(args.out_video)}')
     print(f'tubes (JSON):    {osp.abspath(args.out_json)}')
+
+
+class LiveStats:
+    """Counts, rates, latency and memory of a live run, printed every ``every`` processed
+    frames as one line (never carriage-return updates), over the last ``every`` frames.
+
+    Latency: from the moment the reader took a frame from the source to the moment its
+    annotated frame was shown or written (queueing + detection + linking + drawing), in ms.
+    Memory: the process's resident set size (RSS) in MiB.
+    """
+
+    def __init__(self, every: int = 100) -> None:
+        self.every = max(1, every)
+        self.start = time.monotonic()
+        self.processed = self.boxes = 0
+        self._latencies: deque = deque(maxlen=self.every)  # seconds, the last `every` frames
+        self._times: deque = deque(maxlen=self.every + 1)  # when frames were finished
+        self._process = psutil.Process()
+        # [read, processed, RSS MiB] at each log line: the first 16 and the last 240 (a
+        # day-long run keeps no growing list).
+        self._rss_head: list = []
+        self._rss_tail: deque = deque(maxlen=240)
+
+    def update(self, read_time: float, reader: LiveFrameReader, boxes: int = 0) -> None:
+        """One more frame shown/written, read at ``read_time``, with ``boxes`` drawn."""
+        now = time.monotonic()
+        self.processed += 1
+        self.boxes += boxes
+        self._latencies.append(now - read_time)
+        self._times.append(now)
+        if self.processed % self.every == 0:
+            print(self.line(reader), flush=True)
+
+    def rates(self) -> Tuple[float, float, float]:
+        """(fps processed over the last frames, mean latency ms, max latency ms)."""
+        span = self._times[-1] - self._times[0] if len(self._times) > 1 else 0.0
+        fps = (len(self._times) - 1) / span if span > 0 else 0.0
+        lat = np.array(self._latencies) * 1000 if self._latencies else np.zeros(1)
+        return fps, float(lat.mean()), float(lat.max())
+
+    def line(self, reader: LiveFrameReader) -> str:
+        fps, mean, worst = self.rates()
+        rss = self._process.memory_info().rss / 2**20
+        sample = [reader.read, self.processed, round(rss, 1)]
+        (self._rss_head if len(self._rss_head) < 16 else self._rss_tail).append(sample)
+        elapsed = time.monotonic() - self.start
+        return (f'live: frame {reader.read} read, {self.processed} processed, {reader.dropped} '
+                f'dropped ({100 * reader.dropped / max(reader.read, 1):.0f} %); '
+                f'{fps:.1f} fps processed, {reader.read / max(elapsed, 1e-9):.1f} fps read; '
+                f'latency {mean:.0f} ms mean, {worst:.0f} ms max; RSS {rss:.0f} MiB')
+
+    def summary(self, reader: LiveFrameReader, tubes: int = 0) -> dict:
+        elapsed = time.monotonic() - self.start
+        fps, mean, worst = self.rates()
+        return dict(read=reader.read, processed=self.processed, dropped=reader.dropped,
+                    boxes_drawn=self.boxes, tubes=tubes, seconds=round(elapsed, 2),
+                    read_fps=round(reader.read / max(elapsed, 1e-9), 2),
+                    processed_fps=round(self.processed / max(elapsed, 1e-9), 2),
+                    recent_processed_fps=round(fps, 2), recent_latency_ms_mean=round(mean, 1),
+                    recent_latency_ms_max=round(worst, 1),
+                    rss_mb=round(self._process.memory_info().rss / 2**20, 1),
+                    rss_samples=self._rss_head + list(self._rss_tail))
+
+
+class _Feed:
+    """The reader's frames as the detector's input, remembering the item in flight (the
+    streaming detector pulls one frame and yields its detections before the next)."""
+
+    def __init__(self, reader: LiveFrameReader, max_frames: Optional[int]) -> None:
+        self.reader, self.max_frames, self.current = reader, max_frames, None
+
+    def __iter__(self):
+        for count, item in enumerate(self.reader, start=1):
+            self.current = item
+            yield item.frame
+            if self.max_frames is not None and count >= self.max_frames:
+                return
+
+
+def run_live(args: argparse.Namespace) -> dict:
+    """One pass over a live source (see the module docstring); returns the run's stats.
+
+    Memory stays flat: the reader's queue holds ``--queue-size`` frames, the streaming
+    detector the features of one clip's span, the tube linker ``--link-window`` frames of
+    detections, and annotated frames go to the encoder (or window) at once.
+
+    The detector numbers the frames it processes 1, 2, ... (its clips and the linker's
+    tubes are over processed frames: when frames are dropped, the model sees a lower frame
+    rate); the drawn number is the frame's number in the source.
+    """
+    source = LiveSource(args.video, raw_size=args.raw_size)  # bad input fails before loading
+    model = init_detector(args.config, args.checkpoint, device=args.device)
+    classes = list(model.dataset_meta.get('classes', ()))
+    visualizer = make_visualizer(args, classes)
+    # The last 2 boxes of each tube: the newest frame is drawn, the one before gives ids.
+    linker = LiveTubeLinker(linker_config(model.cfg), window=args.link_window,
+                            select=lambda tubes: visualizer.select_tubes(tubes, last_frames=2))
+    pace = args.pace_fps if args.pace_fps is not None else (
+        source.fps if source.kind == 'file' else None)
+    out_fps = args.fps or source.fps or pace or 25.0
+    print(f'live: {source.kind} {args.video} ({f"{source.fps:g} fps" if source.fps else "fps ?"}'
+          f'{f", paced at {pace:g} fps" if pace else ""}), queue of {args.queue_size} frames'
+          + (f'; writing {args.out_video}' if args.out_video else ''), flush=True)
+    stats = LiveStats(args.log_every)
+    reader = LiveFrameReader(source, queue_size=args.queue_size, pace_fps=pace)
+    writer = (AnnotatedVideoWriter(args.out_video, out_fps) if args.out_video
+              else contextlib.nullcontext())
+    feed = _Feed(reader, args.max_frames)
+    size = None
+    with reader, writer:
+        try:
+            for _, frame, detections in iter_frame_detections(model, feed, mode='streaming'):
+                item = feed.current
+                entries = linker.update(stats.processed + 1, detections)
+                size = size or visualizer.render_size(frame.shape)  # all at the first's size
+                drawn = visualizer.draw_frame(
+                    frame, entries, frame_number=item.number, out_size=size,
+                    heatmap=center_heatmap(model, frame) if args.show_heatmap else None)
+                if args.out_video:
+                    writer.write(drawn)
+                key = visualizer.show_frame(drawn, 'point3d live') if args.show else -1
+                stats.update(item.time, reader, len(entries))
+                if key in (ord('q'), 27):  # q or Esc
+                    break
+        except KeyboardInterrupt:  # Ctrl-C ends the run; the video so far is kept
+            print('live: interrupted', flush=True)
+    summary = stats.summary(reader, linker.tubes_started)
+    print(f'live: done: {summary["read"]} frames read, {summary["processed"]} processed, '
+          f'{summary["dropped"]} dropped, in {summary["seconds"]:.1f} s '
+          f'({summary["processed_fps"]:.1f} fps processed); RSS {summary["rss_mb"]:.0f} MiB'
+          + (f'\nannotated video: {osp.abspath(args.out_video)}' if args.out_video else ''),
+          flush=True)
+    if args.stats_json:
+        dump_json(summary, args.stats_json)
+    return summary
 
 
 if __name__ == '__main__':

@@ -2,7 +2,9 @@
 
 Also what ``mim test point3d_mm CONFIG --checkpoint CKPT`` runs. Mirrors mmaction2's
 tools/test.py; prints every metric of the config's test_evaluator (frame-mAP, video-mAP or
-AVA mAP) and can dump the raw predictions.
+AVA mAP), can dump the raw predictions, and with ``--show-dir DIR`` / ``--show`` draws every
+test video's tubes (``Point3DVisualizationHook``: one annotated mp4 per video, or JPEG frames
+with ``--show-format frames``).
 """
 import argparse
 import os
@@ -35,6 +37,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'with other metrics, pickle the raw predictions (.pkl)')
     parser.add_argument('--out-metrics', type=str,
                         help='also write the metrics to this JSON file')
+    parser.add_argument('--show-dir', type=str,
+                        help='write every test video annotated with its predicted tubes (boxes, '
+                        'class, score, tube id) there; a relative folder goes under '
+                        '<work_dir>/<timestamp>/, as in mmaction2 and mmdet')
+    parser.add_argument('--show', action='store_true',
+                        help='show the annotated test frames in a window')
+    parser.add_argument('--show-format', choices=['mp4', 'frames'], default='mp4',
+                        help='with --show-dir: one mp4 per video (default) or one JPEG per '
+                        'frame in a folder per video')
+    parser.add_argument('--wait-time', type=float, default=0.04,
+                        help='with --show: seconds each frame is shown')
+    parser.add_argument('--show-score-thr', type=float, default=0.2,
+                        help='with --show-dir/--show: draw tubes scoring at least this')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value pairs')
@@ -76,6 +91,21 @@ def evaluator_with_dump(evaluator, path: str) -> list:
     return [*metrics, dict(type='DumpResults', out_file_path=path)]
 
 
+def add_visualization(cfg: Config, args: argparse.Namespace) -> None:
+    """``--show-dir``/``--show``: our registered visualizer (keeping the config's vis
+    backends) and :class:`~point3d_mm.engine.Point3DVisualizationHook` as the run's
+    ``default_hooks.visualization`` (where mmaction2's and mmdet's tools put theirs)."""
+    visualizer = dict(cfg.get('visualizer') or {})
+    cfg.visualizer = dict(type='Point3DLocalVisualizer', name='visualizer',
+                          vis_backends=visualizer.get('vis_backends'))
+    hooks = cfg.get('default_hooks') or {}
+    hooks['visualization'] = dict(
+        type='Point3DVisualizationHook', draw=True, out_dir=args.show_dir,
+        out_format=args.show_format, show=args.show, wait_time=args.wait_time,
+        score_thr=args.show_score_thr)
+    cfg.default_hooks = hooks
+
+
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     if args.work_dir is not None:
@@ -85,6 +115,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.load_from = args.checkpoint
     if args.dump is not None:
         cfg.test_evaluator = evaluator_with_dump(cfg.test_evaluator, args.dump)
+    if args.show_dir or args.show:
+        add_visualization(cfg, args)
     prepare_launcher(cfg, training=False)
     return cfg
 

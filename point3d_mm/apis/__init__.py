@@ -1,6 +1,13 @@
 from .export import FramePart, TemporalPart, export_onnx, onnx_parity
 from .heatmap import center_heatmap
-from .inference import clip_sampling, detect_frames, inference_video, linker_config
+from .inference import (
+                        clip_sampling,
+                        detect_frames,
+                        inference_video,
+                        iter_frame_detections,
+                        linker_config,
+)
+from .live import LiveTubeLinker
 from .model import init_detector
 from .speed import (
                     apply_speed_options,
@@ -11,8 +18,8 @@ from .speed import (
 )
 
 __all__ = [
-    'FramePart', 'TemporalPart', 'apply_speed_options', 'center_heatmap', 'clip_sampling',
-    'compile_parts', 'detect_frames', 'export_onnx', 'inference_autocast', 'inference_video',
-    'init_detector', 'linker_config', 'onnx_parity', 'set_activation_checkpointing',
-    'to_channels_last'
+    'FramePart', 'LiveTubeLinker', 'TemporalPart', 'apply_speed_options', 'center_heatmap',
+    'clip_sampling', 'compile_parts', 'detect_frames', 'export_onnx', 'inference_autocast',
+    'inference_video', 'init_detector', 'iter_frame_detections', 'linker_config',
+    'onnx_parity', 'set_activation_checkpointing', 'to_channels_last'
 ]

@@ -131,7 +131,31 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
         (D, 7) float32 rows ``frame (1-based), label, score, x1, y1, x2, y2`` in original
         frame pixels.
     """
-    mode = mode or ('streaming' if streaming else 'offline')
+    rows = []
+    for number, frame, detections in iter_frame_detections(
+            model, video, video_name=video_name, on_corrupt=on_corrupt,
+            mode=mode or ('streaming' if streaming else 'offline'), frame_batch=frame_batch):
+        rows.append(detections)
+        if on_frame is not None:
+            on_frame(number, frame, detections)
+    return np.concatenate(rows) if rows else np.zeros((0, 7), np.float32)
+
+
+@torch.no_grad()
+def iter_frame_detections(model: nn.Module, video: Frames, mode: str = 'streaming',
+                          video_name: Optional[str] = None, on_corrupt: str = 'raise',
+                          frame_batch: int = 16
+                          ) -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
+    """:func:`detect_frames` one frame at a time: yields ``(frame_number, frame,
+    detections)`` (1-based number, the (H, W, 3) BGR frame, its (M, 7) rows ``frame, label,
+    score, x1, y1, x2, y2`` in frame pixels) and keeps nothing of a frame once the clips
+    still to come no longer need it, so memory stays flat however long ``video`` is (a live
+    stream: the live demo).
+
+    In ``'streaming'`` mode each frame is pulled from ``video`` only when the previous one's
+    detections have been yielded (one frame in flight); ``'offline'`` pulls ``frame_batch``
+    frames ahead. Arguments as in :func:`detect_frames`.
+    """
     if mode not in DETECTION_MODES:
         raise ValueError(f'mode must be one of {DETECTION_MODES}, got {mode!r}')
     clip_len, frame_interval = clip_sampling(model.cfg)
@@ -141,7 +165,7 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
     # A clip ending at frame t reaches back to t - (T-1)s: only that span is ever needed.
     span = (clip_len - 1) * frame_interval + 1
     window: deque = deque(maxlen=span)
-    rows, last = [], 0
+    last = 0
     batch = 1 if mode != 'offline' else frame_batch
     for chunk in _chunks(iter_numbered_frames(video, on_corrupt), batch):
         numbers, frames = [n for n, _ in chunk], [f for _, f in chunk]
@@ -168,13 +192,9 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
                 feats = torch.stack(_clip_window(window, frame_ids))[None]
                 clip_samples = model.predict_clip_feats(feats, clip_samples,
                                                         tuple(inputs.shape[-2:]))
-            detections = _detections_rows(clip_samples[0], number)
-            rows.append(detections)
             if number % _TRIM_EVERY == 0:
                 trim_heap()
-            if on_frame is not None:
-                on_frame(number, frame, detections)
-    return np.concatenate(rows) if rows else np.zeros((0, 7), np.float32)
+            yield number, frame, _detections_rows(clip_samples[0], number)
 
 
 def _chunks(items: Iterator, size: int) -> Iterator[list]:

@@ -1,8 +1,9 @@
 from .hooks import NumClassesCheckHook
 from .loops import CachedFeatureTestLoop, CachedFeatureValLoop
 from .optim_constructor import Point3DOptimWrapperConstructor
+from .visualization_hook import Point3DVisualizationHook
 
 __all__ = [
     'CachedFeatureTestLoop', 'CachedFeatureValLoop', 'NumClassesCheckHook',
-    'Point3DOptimWrapperConstructor'
+    'Point3DOptimWrapperConstructor', 'Point3DVisualizationHook'
 ]

@@ -4,12 +4,20 @@
 * :func:`iter_numbered_frames`: one forward pass over a video file, a frame folder or any
   iterable of frames (inference, the demo), with corrupt-frame handling.
 * :func:`video_info`: frame count and frame rate without decoding.
+* :class:`LiveSource` and :class:`LiveFrameReader`: live input (a camera, a stream URL, a
+  pipe or FIFO, raw frames on stdin) read once, in a background thread, into a bounded
+  queue that drops frames when its consumer falls behind.
 
 Frames are (H, W, 3) uint8 BGR arrays, as OpenCV decodes them.
 """
 import os
 import os.path as osp
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+import stat
+import sys
+import threading
+import time
+from collections import deque
+from typing import BinaryIO, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -31,13 +39,47 @@ class CorruptFrameError(ValueError):
     file and the frame number."""
 
 
-def open_capture(path: str) -> cv2.VideoCapture:
-    """An opened ``cv2.VideoCapture`` of a video file.
+def is_stream_url(source: str) -> bool:
+    """Whether ``source`` names a network stream (``rtsp://``, ``http(s)://``, ...) or
+    FFmpeg's standard input (``pipe:0``) rather than a file."""
+    return '://' in source or source.startswith('pipe:')
+
+
+def _is_fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def open_capture(path: Union[str, int]) -> cv2.VideoCapture:
+    """An opened ``cv2.VideoCapture``: the one place point3d_mm creates one.
+
+    Args:
+        path: a video file, a FIFO (named pipe) carrying a video, a stream URL
+            (``rtsp://``, ``http://``, ...), ``'pipe:0'`` (a video on standard input) or a
+            camera index (int).
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: OpenCV cannot open it (corrupt, or a codec it lacks).
+        ValueError: OpenCV cannot open it (corrupt, a codec it lacks, no such camera, an
+            unreachable stream, a piped container that needs seeking).
     """
+    if isinstance(path, int):
+        capture = cv2.VideoCapture(path)
+        if not capture.isOpened():
+            raise ValueError(f'cannot open camera {path} (no such device, in use by another '
+                             'program, or no permission?)')
+        return capture
+    if is_stream_url(path) or _is_fifo(path):
+        capture = cv2.VideoCapture(path)
+        if not capture.isOpened():
+            what = ('the video on standard input' if path.startswith('pipe:') else
+                    f'stream {path}' if '://' in path else f'the video in FIFO {path}')
+            raise ValueError(f'cannot open {what} (unreachable, or a container that needs '
+                             'seeking, such as an mp4 with its index at the end: pipe mpegts, '
+                             'mkv, avi or raw frames instead)')
+        return capture
     if not osp.isfile(path):
         raise FileNotFoundError(f'video file {path} does not exist')
     capture = cv2.VideoCapture(path)
@@ -248,3 +290,198 @@ def iter_video_frames(video: Frames, on_corrupt: str = 'raise') -> Iterator[np.n
     """Yield BGR frames one at a time; see :func:`iter_numbered_frames`."""
     for _, frame in iter_numbered_frames(video, on_corrupt):
         yield frame
+
+
+def iter_raw_frames(stream: BinaryIO, width: int, height: int,
+                    name: str = 'standard input') -> Iterator[np.ndarray]:
+    """Yield (height, width, 3) uint8 BGR frames from a stream of raw ``bgr24`` frames
+    (``ffmpeg ... -f rawvideo -pix_fmt bgr24 -``), until it ends.
+
+    Raises:
+        ValueError: the stream ends inside a frame (a wrong ``width`` x ``height``?).
+    """
+    size = width * height * 3
+    if width < 1 or height < 1:
+        raise ValueError(f'raw frames need a size of at least 1x1, got {width}x{height}')
+    while True:
+        buffer = bytearray(size)
+        view, got = memoryview(buffer), 0
+        while got < size:
+            n = stream.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        if got == 0:
+            return
+        if got < size:
+            raise ValueError(f'{name}: the raw frames end {got} bytes into a frame of '
+                             f'{width}x{height}x3 = {size} bytes (is the size right?)')
+        yield np.frombuffer(buffer, np.uint8).reshape(height, width, 3)
+
+
+class LiveSource:
+    """A live video source, opened, for one forward pass.
+
+    Args:
+        source: a camera index (``'0'``), a stream URL (``rtsp://``, ``http://``, ...),
+            ``'-'`` (standard input: raw ``bgr24`` frames with ``raw_size``, else a video
+            container such as mpegts, mkv or avi), a FIFO, or a video file.
+        raw_size: (width, height) of raw frames on standard input or in a FIFO.
+
+    Attributes:
+        kind: 'camera', 'url', 'stdin', 'fifo' or 'file'.
+        fps: the frame rate the source declares (None when unknown; cameras and pipes often
+            declare none or a wrong one).
+    """
+
+    def __init__(self, source: str, raw_size: Optional[Tuple[int, int]] = None) -> None:
+        self.name, self.raw_size = source, raw_size
+        self._capture: Optional[cv2.VideoCapture] = None
+        self._stream: Optional[BinaryIO] = None
+        self.fps: Optional[float] = None
+        if source.isdigit():
+            self.kind, target = 'camera', int(source)
+        elif source == '-':
+            self.kind, target = 'stdin', 'pipe:0'
+        elif is_stream_url(source):
+            self.kind, target = 'url', source
+        elif _is_fifo(source):
+            self.kind, target = 'fifo', source
+        else:
+            self.kind, target = 'file', source
+        if self.kind == 'stdin':
+            self.name = 'standard input'
+        if raw_size is not None:
+            if self.kind not in ('stdin', 'fifo'):
+                raise ValueError(f'{source}: raw frames come on standard input (-) or a FIFO')
+            self._stream = sys.stdin.buffer if self.kind == 'stdin' else open(source, 'rb')
+            return
+        if self.kind == 'file':  # the usual checks and messages, then one forward pass
+            self.fps = video_info(source)[1]
+            return
+        self._capture = open_capture(target)
+        self.fps = self._capture.get(cv2.CAP_PROP_FPS) or None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """The source's (H, W, 3) uint8 BGR frames until it ends (a camera: until it
+        fails)."""
+        if self._stream is not None:
+            yield from iter_raw_frames(self._stream, *self.raw_size, name=self.name)
+        elif self.kind == 'file':
+            # Corrupt frames are reported and skipped: a live view goes on past them.
+            for _, frame in _iter_file(self.name, 'skip'):
+                yield frame
+        else:
+            while True:
+                ok, frame = self._capture.read()
+                if not ok:
+                    return
+                yield frame
+
+    def close(self) -> None:
+        """Release the decoder or the pipe."""
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+        if self._stream is not None and self._stream is not sys.stdin.buffer:
+            self._stream.close()
+        self._stream = None
+
+
+class LiveFrame(NamedTuple):
+    """A frame of a live source: its 1-based number in the source, the (H, W, 3) uint8 BGR
+    frame and when it was read (``time.monotonic()`` seconds)."""
+    number: int
+    frame: np.ndarray
+    time: float
+
+
+class LiveFrameReader:
+    """Read a source once, in a background thread, into a queue of at most ``queue_size``
+    frames; when the queue is full the oldest queued frame is dropped (counted), so that a
+    consumer that falls behind sees the newest frames rather than an ever older backlog.
+
+    Iterate to get the frames (:class:`LiveFrame`) until the source ends (errors of the
+    reading thread are raised here). ``read`` counts the frames taken from the source, ``dropped``
+    those dropped, ``delivered`` those handed out; once the iteration has ended,
+    ``delivered + dropped == read`` (:meth:`close` before the end counts the frames still
+    queued as dropped).
+
+    Args:
+        frames: the source's frames (a :class:`LiveSource`, or any iterable); its
+            ``close()``, if any, is called by the reading thread when it stops (the thread
+            that reads a decoder is the one that releases it).
+        queue_size: frames waiting at most (>= 1).
+        pace_fps: hand frames to the queue no faster than this (a file read as a camera
+            would deliver it); None or 0 reads as fast as the source gives them.
+    """
+
+    def __init__(self, frames: Iterable[np.ndarray], queue_size: int = 2,
+                 pace_fps: Optional[float] = None) -> None:
+        if queue_size < 1:
+            raise ValueError(f'queue_size must be >= 1, got {queue_size}')
+        self.frames, self.queue_size, self.pace_fps = frames, queue_size, pace_fps or None
+        self.read = self.dropped = self.delivered = 0
+        self._queue: deque = deque()
+        self._cond = threading.Condition()
+        self._done = self._stop = False
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name='live-reader', daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        try:
+            for frame in self.frames:
+                if self.pace_fps:  # frame k is due k / fps seconds after the first
+                    delay = start + self.read / self.pace_fps - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                with self._cond:
+                    if self._stop:
+                        return
+                    self.read += 1
+                    if len(self._queue) >= self.queue_size:
+                        self._queue.popleft()
+                        self.dropped += 1
+                    self._queue.append(LiveFrame(self.read, frame, time.monotonic()))
+                    self._cond.notify()
+        except BaseException as error:  # raised in the consumer's thread
+            self._error = error
+        finally:
+            close = getattr(self.frames, 'close', None)
+            if close is not None:
+                close()
+            with self._cond:
+                self._done = True
+                self._cond.notify()
+
+    def __iter__(self) -> Iterator[LiveFrame]:
+        while True:
+            with self._cond:
+                while not self._queue and not self._done:
+                    self._cond.wait()
+                if self._queue:
+                    item = self._queue.popleft()
+                    self.delivered += 1
+                elif self._error is not None:
+                    raise self._error
+                else:
+                    return
+            yield item
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Stop reading (the frames still queued count as dropped) and wait up to
+        ``timeout`` seconds for the reading thread (a camera read may block longer; the
+        thread is a daemon)."""
+        with self._cond:
+            self._stop = True
+            self.dropped += len(self._queue)
+            self._queue.clear()
+        self._thread.join(timeout)
+
+    def __enter__(self) -> 'LiveFrameReader':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -18,6 +18,11 @@ def tube_color(tube_id: int) -> Tuple[int, int, int]:
     return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
 
 
+def entry_color(tube_id: Optional[int], label: int) -> Tuple[int, int, int]:
+    """The colour of a tube's boxes, or of its class's boxes for a box of no tube (None)."""
+    return tube_color(label if tube_id is None else tube_id)
+
+
 def index_tubes_by_frame(tubes: Sequence[Tube]) -> Dict[int, List[Tuple[int, int, float,
                                                                         np.ndarray]]]:
     """``{frame: [(tube_id, label, score, box (4,)), ...]}`` for drawing frame by frame."""
@@ -116,7 +121,9 @@ def draw_frame_tubes(frame: np.ndarray, entries: Sequence[Tuple[int, int, float,
 
     Args:
         frame: (H, W, 3) BGR uint8 frame; not modified.
-        entries: (tube_id, label, tube score, box x1 y1 x2 y2 in frame pixels).
+        entries: (tube_id, label, tube score, box x1 y1 x2 y2 in frame pixels); a tube id
+            of None (a frame detection that belongs to no tube) is drawn without '#id', in
+            its class's colour.
         classes: class names by label; the label number is shown when missing.
         heatmap: optional (h, w) centre heatmap in [0, 1], blended over the frame.
         frame_number: written in the top-left corner when given.
@@ -140,13 +147,13 @@ def draw_frame_tubes(frame: np.ndarray, entries: Sequence[Tuple[int, int, float,
         cv2.putText(canvas, text, (4, 4 + th), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
         placed.append((0, 0, tw + 8, th + base + 8))
     labels = []
-    for tube_id, _, _, box in entries:
+    for tube_id, label, _, box in entries:
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), tube_color(tube_id), thickness)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), entry_color(tube_id, label), thickness)
     for tube_id, label, score, box in entries:
-        color = tube_color(tube_id)
+        color = entry_color(tube_id, label)
         name = classes[label] if label < len(classes) else str(label)
-        text = f'#{tube_id} {name} {score:.2f}'
+        text = f'{name} {score:.2f}' if tube_id is None else f'#{tube_id} {name} {score:.2f}'
         (tw, th), base = cv2.getTextSize(text, FONT, scale, 1)
         rect = place_label(box, (tw + 4, th + base + 4), (height, width), placed)
         placed.append(rect)

@@ -1,0 +1,120 @@
+"""Writing annotated frames as an mp4, atomically: the one video encoder of point3d_mm.
+
+The file is written under a temporary name beside its final one (``utils.fileio``'s
+:func:`~point3d_mm.utils.fileio.atomic_path`) and renamed into place when closed without
+an error, so a crash or Ctrl-C never leaves a half-written video under the final name.
+"""
+import contextlib
+import os
+import sys
+from typing import Iterator, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from ..utils.fileio import atomic_path
+
+# Browser-playable H.264 first; MPEG-4 part 2 (plays in VLC, not in browsers) when the
+# OpenCV build has no H.264 encoder (the pip wheels have none).
+FOURCCS = ('avc1', 'H264', 'mp4v')
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 to /dev/null (native libraries write there, not to sys.stderr)."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, 'w') as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def open_video_writer(tmp_path: str, out_path: str, fps: float,
+                      size: Tuple[int, int], quiet: bool = False) -> cv2.VideoWriter:
+    """An OpenCV writer of ``size`` = (w, h) frames to ``tmp_path``, H.264 if the build can,
+    else mp4v with a note naming ``out_path`` (unless ``quiet``)."""
+    with _quiet_stderr():  # FFmpeg and OpenCV log every encoder they fail to open
+        for fourcc in FOURCCS:
+            writer = cv2.VideoWriter(tmp_path, cv2.VideoWriter_fourcc(*fourcc), fps, size)
+            if writer.isOpened():
+                break
+            writer.release()
+        else:
+            raise RuntimeError(f'{out_path}: OpenCV cannot write mp4 here')
+    if fourcc == 'mp4v' and not quiet:
+        print(f'note: this OpenCV has no H.264 encoder; {out_path} is MPEG-4 part 2 (mp4v), '
+              'which VLC/ffplay play but browsers may not (re-encode with ffmpeg -c:v libx264 '
+              'for a browser)')
+    return writer
+
+
+class AnnotatedVideoWriter:
+    """An mp4 written frame by frame and renamed into place on :meth:`close`.
+
+    The encoder opens at the first frame's size; every frame must have that size (draw
+    them at one render size). Use as a context manager: leaving it with an exception
+    deletes the temporary file and keeps any previous file at ``path``.
+
+    Args:
+        path: The final ``.mp4`` file; its folder is created if missing.
+        fps: Frame rate written into the container (frames per second).
+        quiet: No note when the encoder falls back from H.264 to mp4v.
+    """
+
+    def __init__(self, path: str, fps: float, quiet: bool = False) -> None:
+        self.path, self.fps, self.quiet = path, float(fps), quiet
+        self.frames = 0
+        self.size: Optional[Tuple[int, int]] = None  # (w, h)
+        self._writer: Optional[cv2.VideoWriter] = None
+        self._atomic = atomic_path(path, suffix='.mp4')
+        self._tmp_path = self._atomic.__enter__()
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (H, W, 3) uint8 BGR frame."""
+        size = (frame.shape[1], frame.shape[0])
+        if self._writer is None:
+            self._writer = open_video_writer(self._tmp_path, self.path, self.fps, size,
+                                             self.quiet)
+            self.size = size
+        elif size != self.size:
+            raise ValueError(f'{self.path}: frame {self.frames + 1} is {size[0]}x{size[1]}, '
+                             f'the video {self.size[0]}x{self.size[1]}')
+        self._writer.write(frame)
+        self.frames += 1
+
+    def close(self, error: Optional[BaseException] = None) -> None:
+        """Finish the file and move it into place; with ``error`` delete the temporary file
+        instead (the previous file at ``path`` stays).
+
+        Raises:
+            ValueError: no frame was written (nothing is left behind).
+            OSError: the disk ran full (one error naming ``path``).
+        """
+        if self._atomic is None:
+            return
+        atomic, self._atomic = self._atomic, None
+        if self._writer is not None:
+            self._writer.release()
+        empty = error is None and self.frames == 0
+        if empty:
+            error = ValueError(f'{self.path}: no frame was written')
+        if error is None:
+            atomic.__exit__(None, None, None)
+        else:  # deletes the temporary file (a full disk comes back as one OSError)
+            atomic.__exit__(type(error), error, error.__traceback__)
+        if empty:
+            raise error
+
+    def __enter__(self) -> 'AnnotatedVideoWriter':
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(exc)
