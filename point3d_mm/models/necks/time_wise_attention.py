@@ -31,17 +31,23 @@ def attention_matrix(feats: Tensor, scale: Optional[str] = 'sqrt_d',
     # In fp32 even under autocast: Gram entries are sums of C·H·W products, which overflow
     # fp16 and lose the logits' differences in bf16.
     with torch.autocast(feats.device.type, enabled=False):
-        flat = feats.flatten(2).float()  # F̃: (B, T, D)
-        if scale == 'l2_temperature':
-            unit = nn.functional.normalize(flat, dim=-1)
-            gram = unit @ unit.transpose(1, 2)
-            if temperature is not None:
-                gram = gram * temperature
-        else:
-            gram = flat @ flat.transpose(1, 2)  # G: (B, T, T)
-            if scale == 'sqrt_d':
-                gram = gram / math.sqrt(flat.shape[-1])
-        return gram.softmax(dim=-1)
+        return _attention_of_rows(feats.flatten(2).float(), scale, temperature)
+
+
+def _attention_of_rows(flat: Tensor, scale: Optional[str],
+                       temperature: Union[float, Tensor, None]) -> Tensor:
+    """M from F̃ (B, T, D) float32 (see :func:`attention_matrix`). TWA passes the F̃ it
+    mixes, so that the backward runs through one F̃ node, as one formula would."""
+    if scale == 'l2_temperature':
+        unit = nn.functional.normalize(flat, dim=-1)
+        gram = unit @ unit.transpose(1, 2)
+        if temperature is not None:
+            gram = gram * temperature
+    else:
+        gram = flat @ flat.transpose(1, 2)  # G: (B, T, T)
+        if scale == 'sqrt_d':
+            gram = gram / math.sqrt(flat.shape[-1])
+    return gram.softmax(dim=-1)
 
 
 @MODELS.register_module()
@@ -111,9 +117,9 @@ class TimeWiseAttention(BaseModule):
             Tensor: Y, same shape and layout as ``x``.
         """
         frames = self.frames_of(x)  # (B, T, C, H, W)
-        attention = attention_matrix(frames, self.scale, self.temperature())  # M
-        with torch.autocast(x.device.type, enabled=False):
-            flat = frames.flatten(2).float()
+        with torch.autocast(x.device.type, enabled=False):  # fp32: see attention_matrix
+            flat = frames.flatten(2).float()  # F̃: (B, T, C·H·W)
+            attention = _attention_of_rows(flat, self.scale, self.temperature())  # M
             out = (attention @ flat).view_as(frames) + frames.float()  # Y = S + F
         out = out.to(x.dtype)
         return out.transpose(1, 2) if self.layout == 'BCTHW' else out
