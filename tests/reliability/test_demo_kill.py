@@ -63,14 +63,15 @@ def test_killed_data_generation_is_redone(tmp_path):
     appears only complete, byte-identical to a direct generation, and the killed run's
     temporary folder is gone."""
     data_root = str(tmp_path / 'data')
+    # 3 + 1 videos: the kill comes in the third
     cmd = demo_cmd(write_demo_config(str(tmp_path)), data_root, str(tmp_path / 'work'),
-                   '--data-only')
+                   '--data-only', '--num-train', '3', '--num-test', '1')
     _kill_during_generation(cmd, data_root)
     output = run_demo(cmd)
     assert 'generated ' in output
     assert not _tmp_data_folders(data_root)
     reference = str(tmp_path / 'reference')
-    SyntheticActions(seed=0, num_train=4, num_test=2).generate(reference)
+    SyntheticActions(seed=0, num_train=3, num_test=1).generate(reference)
     generated = tree_hashes(data_root)
     assert generated.pop('demo_recipe.json')
     assert generated == tree_hashes(reference)
