@@ -58,6 +58,26 @@ def test_tuple_input_and_gradient():
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+def test_gradient_flows_through_one_copy_of_the_features():
+    """TWA's output and gradient are bit-identical to the one-expression formula
+    softmax(F̃F̃ᵀ/√D)F̃ + F: M and S must share the F̃ node, or the backward sums the
+    gradient in another order and a training run drifts away from the same run before."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 3, 5, 5, requires_grad=True)  # (B, C, T, H, W)
+    weights = torch.randn(2, 6, 3, 5, 5)
+    y = MODELS.build(dict(type='TimeWiseAttention'))(x)
+    (y * weights).sum().backward()
+    grad_twa, x.grad = x.grad, None
+
+    frames = x.transpose(1, 2)
+    flat = frames.flatten(2).float()
+    attention = (flat @ flat.transpose(1, 2) / math.sqrt(flat.shape[-1])).softmax(dim=-1)
+    expected = ((attention @ flat).view_as(frames) + frames).transpose(1, 2)
+    (expected * weights).sum().backward()
+    assert torch.equal(y, expected)
+    assert torch.equal(grad_twa, x.grad)
+
+
 def test_rejects_bad_arguments():
     with pytest.raises(ValueError):
         MODELS.build(dict(type='TimeWiseAttention', layout='NCHW'))
