@@ -1,6 +1,7 @@
 from .export import FramePart, TemporalPart, export_onnx, onnx_parity
 from .heatmap import center_heatmap
 from .inference import (
+                        clip_geometry,
                         clip_sampling,
                         detect_frames,
                         inference_video,
@@ -19,7 +20,7 @@ from .speed import (
 
 __all__ = [
     'FramePart', 'LiveTubeLinker', 'TemporalPart', 'apply_speed_options', 'center_heatmap',
-    'clip_sampling', 'compile_parts', 'detect_frames', 'export_onnx', 'inference_autocast',
+    'clip_geometry', 'clip_sampling', 'compile_parts', 'detect_frames', 'export_onnx', 'inference_autocast',
     'inference_video', 'init_detector', 'iter_frame_detections', 'linker_config',
     'onnx_parity', 'set_activation_checkpointing', 'to_channels_last'
 ]

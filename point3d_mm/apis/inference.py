@@ -13,7 +13,10 @@ Frames are read lazily and only the last (T-1)s+1 frames (clip mode) or frame fe
   clip's key frame. The reference path: the three modes give the same detections.
 
 T and s are the config's ``test_dataloader.dataset.clip_len`` and ``frame_interval``, the
-clips the model was tested on.
+clips the model was tested on. With the test dataset's ``key_frame='center'`` (offline and
+clip modes only), frame t is the middle of its clip, t-(T//2)s ... t+(T-1-T//2)s, clamped to
+the video's first and last frames as the dataset clamps them: its detections come (T-1-T//2)s
+frames later, once the clip's last frame has been read. Streaming stays causal.
 """
 import os.path as osp
 from collections import deque
@@ -26,7 +29,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from torch import nn
 
-from ..datasets import clip_frame_ids, clip_results_from_frames
+from ..datasets import clip_frame_ids, clip_results_from_frames, key_frame_index
 from ..utils.memory import trim_heap
 from ..utils.video import Frames, iter_numbered_frames
 
@@ -50,9 +53,10 @@ class _ClipPreparer:
         self.pipeline = _test_pipeline(model.cfg)
         self.video_name = video_name
 
-    def __call__(self, frames: List[np.ndarray],
-                 frame_ids: List[int]) -> Tuple[torch.Tensor, list]:
-        return self._preprocess([self._pack(frames, frame_ids)])
+    def __call__(self, frames: List[np.ndarray], frame_ids: List[int],
+                 key_index: Optional[int] = None) -> Tuple[torch.Tensor, list]:
+        """One clip; its key frame at ``key_index`` (default: the last frame)."""
+        return self._preprocess([self._pack(frames, frame_ids, key_index)])
 
     def frames(self, frames: List[np.ndarray],
                frame_ids: List[int]) -> Tuple[torch.Tensor, list]:
@@ -60,9 +64,11 @@ class _ClipPreparer:
         return self._preprocess([self._pack([frame], [number])
                                  for frame, number in zip(frames, frame_ids)])
 
-    def _pack(self, frames: List[np.ndarray], frame_ids: List[int]) -> dict:
+    def _pack(self, frames: List[np.ndarray], frame_ids: List[int],
+              key_index: Optional[int] = None) -> dict:
         return self.pipeline(clip_results_from_frames(
-            frames, frame_ids, key_frame_index=len(frames) - 1, video=self.video_name))
+            frames, frame_ids, video=self.video_name,
+            key_frame_index=len(frames) - 1 if key_index is None else key_index))
 
     def _preprocess(self, packed: List[dict]) -> Tuple[torch.Tensor, list]:
         data = self.model.data_preprocessor(
@@ -71,12 +77,11 @@ class _ClipPreparer:
         return data['inputs'], data['data_samples']
 
 
-def _clip_window(buffer: deque, frame_ids: List[int]) -> list:
-    """The items of ``buffer`` (one per frame, the last one the key frame ``frame_ids[-1]``)
-    of the clip's frames; frames before the buffer's start (a video whose first frames could
-    not be decoded) take its first item."""
-    key = frame_ids[-1]
-    return [buffer[max(0, len(buffer) - 1 - (key - frame))] for frame in frame_ids]
+def _clip_window(buffer: deque, frame_ids: List[int], newest: int) -> list:
+    """The items of ``buffer`` (one per frame, the last one that of frame ``newest``) of the
+    clip's frames; frames before the buffer's start (a video whose first frames could not be
+    decoded) take its first item."""
+    return [buffer[max(0, len(buffer) - 1 - (newest - frame))] for frame in frame_ids]
 
 
 def _detections_rows(sample: Any, frame: int) -> np.ndarray:
@@ -111,6 +116,10 @@ def detect_frames(model: nn.Module, video: Frames, streaming: bool = False,
     * ``'streaming'`` (``streaming=True``): the same, one frame at a time, for live input
       (each frame's detections as soon as it arrives).
     * ``'clip'``: the whole model on every frame's clip of T frames, the reference path.
+
+    Offline and clip modes follow the test dataset's ``key_frame``: with ``'center'`` each
+    frame's clip reaches (T-1-T//2)s frames past it (padded with the last frame at the
+    video's end), so its detections come that many frames later; streaming refuses it.
 
     Args:
         model: a Point3D detector from :func:`init_detector`.
@@ -158,43 +167,62 @@ def iter_frame_detections(model: nn.Module, video: Frames, mode: str = 'streamin
     """
     if mode not in DETECTION_MODES:
         raise ValueError(f'mode must be one of {DETECTION_MODES}, got {mode!r}')
-    clip_len, frame_interval = clip_sampling(model.cfg)
+    if mode == 'streaming':
+        clip_len, frame_interval = clip_sampling(model.cfg)  # refuses a centred key frame
+        key_index = clip_len - 1
+    else:
+        clip_len, frame_interval, key_index = clip_geometry(model.cfg)
     name = video_name or (osp.splitext(osp.basename(video))[0] if isinstance(video, str)
                           else 'video')
     prepare = _ClipPreparer(model, name)
-    # A clip ending at frame t reaches back to t - (T-1)s: only that span is ever needed.
-    span = (clip_len - 1) * frame_interval + 1
+    # The clip of key frame t spans t - behind ... t + ahead: only that span is ever needed.
+    behind, ahead = key_index * frame_interval, (clip_len - 1 - key_index) * frame_interval
+    span = behind + ahead + 1
     window: deque = deque(maxlen=span)
+    waiting: deque = deque()  # (number, frame) read but not yet detected: up to ahead + 1
     last = 0
+    input_size = None
+
+    def detect(number: int) -> np.ndarray:
+        # The frames the test dataset loads for key frame `number`, the last frame read so
+        # far (`last`) standing for the video's last frame: the clamp at the end only acts
+        # once the input has ended, as every other clip's frames have been read.
+        frame_ids = clip_frame_ids(number, last, clip_len, frame_interval,
+                                   'last' if key_index == clip_len - 1 else 'center')
+        if mode == 'clip':
+            clip_inputs, clip_samples = prepare(_clip_window(window, frame_ids, last), frame_ids,
+                                                key_index)
+            clip_samples = model.predict(clip_inputs, clip_samples)
+        else:
+            clip_samples = [sample_template.new()]
+            clip_samples[0].set_metainfo(dict(frame_ids=frame_ids, key_frame_index=key_index))
+            feats = torch.stack(_clip_window(window, frame_ids, last))[None]
+            clip_samples = model.predict_clip_feats(feats, clip_samples, input_size)
+        if number % _TRIM_EVERY == 0:
+            trim_heap()
+        return _detections_rows(clip_samples[0], number)
+
     batch = 1 if mode != 'offline' else frame_batch
     for chunk in _chunks(iter_numbered_frames(video, on_corrupt), batch):
         numbers, frames = [n for n, _ in chunk], [f for _, f in chunk]
         if mode == 'clip':
-            items, inputs = frames, None
+            items = frames
         else:
             inputs, samples = prepare.frames(frames, numbers)
+            sample_template, input_size = samples[0], tuple(inputs.shape[-2:])
             items = list(model.extract_frame_feats(inputs)[-1])
         for number, frame, item in zip(numbers, frames, items):
             if window:  # skipped frames: their slots repeat the frame (features) before them
                 window.extend([window[-1]] * min(number - last - 1, span))
             last = number
             window.append(item)
-            # The frames the test dataset would load for key frame `number` (a video's
-            # frames never run past the key frame, so only the clamp at frame 1 applies).
-            frame_ids = clip_frame_ids(number, number, clip_len, frame_interval)
-            if mode == 'clip':
-                clip_inputs, clip_samples = prepare(_clip_window(window, frame_ids), frame_ids)
-                clip_samples = model.predict(clip_inputs, clip_samples)
-            else:
-                clip_samples = [samples[0].new()]
-                clip_samples[0].set_metainfo(dict(frame_ids=frame_ids,
-                                                  key_frame_index=clip_len - 1))
-                feats = torch.stack(_clip_window(window, frame_ids))[None]
-                clip_samples = model.predict_clip_feats(feats, clip_samples,
-                                                        tuple(inputs.shape[-2:]))
-            if number % _TRIM_EVERY == 0:
-                trim_heap()
-            yield number, frame, _detections_rows(clip_samples[0], number)
+            waiting.append((number, frame))
+            while waiting and waiting[0][0] + ahead <= number:
+                key, key_frame = waiting.popleft()
+                yield key, key_frame, detect(key)
+    while waiting:  # the end of the input: later clip frames repeat the last frame
+        key, key_frame = waiting.popleft()
+        yield key, key_frame, detect(key)
 
 
 def _chunks(items: Iterator, size: int) -> Iterator[list]:
@@ -210,8 +238,8 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
 
 
 def clip_sampling(cfg: Config) -> Tuple[int, int]:
-    """The test clips' length T and frame stride s: ``test_dataloader.dataset``'s
-    ``clip_len`` and ``frame_interval`` (default 1), the clips the model is tested on.
+    """The test clips' length T and frame stride s for causal inference (streaming, ONNX
+    export): :func:`clip_geometry` of a config whose key frame ends its clip.
 
     Args:
         cfg: the model's config.
@@ -220,10 +248,36 @@ def clip_sampling(cfg: Config) -> Tuple[int, int]:
         ``(clip_len, frame_interval)``.
 
     Raises:
+        KeyError, ValueError: as :func:`clip_geometry`; ValueError also for a test dataset
+            whose key frame is not the last one of its clip.
+    """
+    clip_len, frame_interval, key_index = clip_geometry(cfg)
+    if key_index != clip_len - 1:
+        # Streaming sees no future frame: every frame is the last frame of its clip.
+        raise ValueError(f"{cfg.filename or 'the config'}: streaming inference and export "
+                         'run clips whose key frame is the last one; '
+                         f'test_dataloader.dataset.key_frame is '
+                         f'{cfg.test_dataloader.dataset.key_frame!r} (offline inference '
+                         'runs centred clips)')
+    return clip_len, frame_interval
+
+
+def clip_geometry(cfg: Config) -> Tuple[int, int, int]:
+    """The clips the model is tested on: ``test_dataloader.dataset``'s ``clip_len`` T,
+    ``frame_interval`` s (default 1) and the key frame's index in the clip (T - 1 for
+    ``key_frame='last'``, the default; T // 2 for ``'center'``).
+
+    Args:
+        cfg: the model's config.
+
+    Returns:
+        ``(clip_len, frame_interval, key_frame_index)``.
+
+    Raises:
         KeyError: the test dataset sets no ``clip_len``.
-        ValueError: a value below 1, a key frame other than the last (inference is causal),
-            or a top-level ``clip_len`` that differs from the test dataset's (an override of
-            only one of them: the config would say one T and inference use another).
+        ValueError: a value below 1, an unknown key frame, or a top-level ``clip_len`` that
+            differs from the test dataset's (an override of only one of them: the config
+            would say one T and inference use another).
     """
     name = cfg.filename or 'the config'
     dataset = cfg.test_dataloader.dataset
@@ -236,17 +290,17 @@ def clip_sampling(cfg: Config) -> Tuple[int, int]:
     if clip_len < 1 or frame_interval < 1:
         raise ValueError(f'{name}: test_dataloader.dataset.clip_len and frame_interval must '
                          f'be >= 1, got {clip_len} and {frame_interval}')
-    if dataset.get('key_frame', 'last') != 'last':
-        # Inference is causal: every frame is the last frame of its clip.
-        raise ValueError(f"{name}: inference runs clips whose key frame is the last one; "
-                         f"test_dataloader.dataset.key_frame is {dataset.key_frame!r}")
+    try:
+        key_index = key_frame_index(clip_len, dataset.get('key_frame', 'last'))
+    except ValueError as error:
+        raise ValueError(f'{name}: test_dataloader.dataset: {error}') from None
     top = cfg.get('clip_len', None)
     if top is not None and int(top) != clip_len:
         raise ValueError(
             f'{name}: the top-level clip_len ({top}) differs from '
             f'test_dataloader.dataset.clip_len ({clip_len}); inference uses the test '
             "dataset's: set both to the same value")
-    return clip_len, frame_interval
+    return clip_len, frame_interval, key_index
 
 
 def inference_video(model: nn.Module, video: Frames, streaming: bool = False,

@@ -162,10 +162,66 @@ def test_a_clip_len_set_twice_must_agree(model, frames, monkeypatch):
     assert clip_sampling(cfg) == (4, 1)
 
 
-def test_a_centred_key_frame_is_refused(model):
-    """Inference is causal (the key frame ends its clip): a config tested on centred clips
-    would be run on other clips than it was tested on."""
+def test_streaming_refuses_a_centred_key_frame(model):
+    """Streaming (and export) see no future frame: a config tested on centred clips is
+    refused there, not run on other clips than it was tested on."""
     cfg = copy.deepcopy(model.cfg)
     cfg.test_dataloader.dataset.key_frame = 'center'
     with pytest.raises(ValueError, match=r"key frame is the last one.*'center'"):
         clip_sampling(cfg)
+    centred = copy.copy(model)  # the same weights under the centred config
+    centred.cfg = cfg
+    with pytest.raises(ValueError, match=r"streaming inference.*'center'"):
+        detect_frames(centred, [np.zeros((32, 32, 3), np.uint8)], mode='streaming')
+
+
+@pytest.fixture(scope='module')
+def centred_model():
+    """The strided tiny model on centred clips: key frame t at index 4 of frames
+    t-8, t-6, ..., t+6, clamped at both ends of the video."""
+    torch.manual_seed(0)
+    return init_detector(CONFIG, device='cpu',
+                         cfg_options={'model.test_cfg.score_thr': 0.05,
+                                      'model.test_cfg.max_per_frame': 20,
+                                      'test_dataloader.dataset.frame_interval': 2,
+                                      'test_dataloader.dataset.key_frame': 'center'})
+
+
+@pytest.mark.parametrize('frame_batch', [16, 5])
+def test_centred_offline_equals_centred_clip_mode(centred_model, frames, frame_batch):
+    video = frames + frames[:8]  # 20 frames: clips clamped at the start, the end, or neither
+    clip = sort_rows(detect_frames(centred_model, video, mode='clip'))
+    offline = sort_rows(detect_frames(centred_model, video, mode='offline',
+                                      frame_batch=frame_batch))
+    assert len(clip) > 0 and clip.shape == offline.shape
+    assert set(clip[:, 0].astype(int)) == set(range(1, 21))  # every frame, once each
+    np.testing.assert_array_equal(clip[:, :2], offline[:, :2])
+    np.testing.assert_allclose(clip[:, 2], offline[:, 2], atol=1e-5)
+    np.testing.assert_allclose(clip[:, 3:], offline[:, 3:], atol=1e-3)
+
+
+def test_centred_clips_are_those_of_the_test_dataset(centred_model, monkeypatch):
+    """Each frame's centred clip holds the frames ACTDataset(key_frame='center') loads,
+    padded with the first and last frames; frames come out in order, each once."""
+    video = [np.full((48, 64, 3), 10 * n, np.uint8) for n in range(1, 21)]
+    preprocessor = centred_model.data_preprocessor
+    grey = (torch.arange(1, 21) * 10 - preprocessor.mean[0].item()) / preprocessor.std[0].item()
+    seen, order = {}, []
+    predict = centred_model.predict
+
+    def recording(inputs, samples):
+        meta = samples[0].metainfo
+        used = [int((grey - v).abs().argmin()) + 1 for v in inputs[0, 0, :, 0, 0]]
+        seen[meta['frame_ids'][meta['key_frame_index']]] = (meta['frame_ids'], used)
+        return predict(inputs, samples)
+
+    monkeypatch.setattr(centred_model, 'predict', recording)
+    detect_frames(centred_model, video, mode='clip',
+                  on_frame=lambda number, frame, rows: order.append(number))
+    assert order == list(range(1, 21))
+    for number in range(1, 21):
+        expected = clip_frame_ids(number, len(video), 8, 2, 'center')
+        assert seen[number] == (expected, expected), number
+    assert seen[1][0] == [1, 1, 1, 1, 1, 3, 5, 7]
+    assert seen[12][0] == [4, 6, 8, 10, 12, 14, 16, 18]
+    assert seen[17][0] == [9, 11, 13, 15, 17, 19, 20, 20]
