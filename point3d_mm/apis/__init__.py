@@ -20,7 +20,7 @@ from .speed import (
 
 __all__ = [
     'FramePart', 'LiveTubeLinker', 'TemporalPart', 'apply_speed_options', 'center_heatmap',
-    'clip_geometry', 'clip_sampling', 'compile_parts', 'detect_frames', 'export_onnx', 'inference_autocast',
-    'inference_video', 'init_detector', 'iter_frame_detections', 'linker_config',
-    'onnx_parity', 'set_activation_checkpointing', 'to_channels_last'
+    'clip_geometry', 'clip_sampling', 'compile_parts', 'detect_frames', 'export_onnx',
+    'inference_autocast', 'inference_video', 'init_detector', 'iter_frame_detections',
+    'linker_config', 'onnx_parity', 'set_activation_checkpointing', 'to_channels_last'
 ]
