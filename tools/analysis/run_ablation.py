@@ -14,12 +14,13 @@ rows, the test fps (clips per second of the test loop, this machine)::
 """
 import argparse
 import copy
-import json
 import os
 import os.path as osp
 import sys
 import time
 from typing import Dict, List, Optional, Sequence
+
+from point3d_mm.utils.fileio import atomic_write, dump_json
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE = osp.join(REPO, 'configs', 'point3d_demo_synthetic.py')
@@ -145,10 +146,10 @@ def main(argv=None) -> int:
     results = [run_row(row, args) for row in rows(args.rows)]
     table = build_table(results)
     print(table)
-    with open(osp.join(args.out, 'ablation.md'), 'w') as f:
-        f.write(f'iterations {args.iters}, knots {args.knots}\n\n{table}\n')
-    with open(osp.join(args.out, 'ablation.json'), 'w') as f:
-        json.dump(dict(iters=args.iters, knots=args.knots, rows=results), f, indent=2)
+    atomic_write(f'iterations {args.iters}, knots {args.knots}\n\n{table}\n'.encode(),
+                 osp.join(args.out, 'ablation.md'))
+    dump_json(dict(iters=args.iters, knots=args.knots, rows=results),
+              osp.join(args.out, 'ablation.json'))
     return 0
 
 
