@@ -3,6 +3,8 @@
 #
 # Idempotent: when .venv is complete for the current constraints and this script,
 # it prints one line and exits in well under a second. Set P3D_VENV to build elsewhere.
+# Restartable: killed at any point (make env interrupted while mmcv compiles), the next run
+# detects the incomplete .venv (no stamp) and repairs it (tests/reliability/test_bootstrap_kill.py).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,10 +18,38 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi
 
+# Not complete. The stamp is written only at the very end, so a build that was killed (or
+# failed) left none, and one for other pins (or another version of this script) left another
+# hash: repair in place. pip skips what is already installed at the pinned version and
+# installs the rest, so a rerun finishes what a killed one started.
+if [[ -e "$venv" ]]; then
+  if [[ -f "$stamp" ]]; then
+    echo "point3d_mm: $venv was built for other pins or another bootstrap_env.sh; updating it"
+  else
+    echo "point3d_mm: $venv is incomplete (no $stamp: an earlier build was interrupted or failed); repairing it"
+  fi
+  rm -f "$stamp"  # while it changes, it is complete for no pin set
+  if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+    # Killed during `python -m venv` (before ensurepip finished): no usable python or pip,
+    # so nothing to keep. Only a folder that is (or was becoming) a venv is removed.
+    extra="$(ls -A "$venv" | grep -vxE 'bin|include|lib|lib64|pyvenv.cfg|\.point3d_mm_env' || true)"
+    if [[ -n "$extra" ]]; then
+      echo "point3d_mm: $venv has no working python/pip and is not a virtual environment ($(echo $extra | head -c 200)); remove it or set P3D_VENV" >&2
+      exit 1
+    fi
+    echo "point3d_mm: $venv has no working python/pip (killed while it was created); removing it"
+    rm -rf "$venv"
+  else
+    # pip, killed while it replaced a package, leaves the old files stashed in
+    # site-packages/~<name> folders, which every later pip warns about: drop them.
+    rm -rf "$venv"/lib/python3*/site-packages/~*
+  fi
+fi
+
 python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null || python=python3
 echo "point3d_mm: building $venv with $($python --version) (about 10 minutes from nothing; mmcv compiles)"
-[[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
+[[ -d "$venv" ]] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check install -c "$constraints")
 
 # torch first, from the local CPU file: a bare 'torch' requirement elsewhere would pull a CUDA build.
@@ -34,5 +64,8 @@ MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-2}" "${pip[@]}" --no-build-is
 "${pip[@]}" click colorama model-index rich tabulate pandas requests
 "${pip[@]}" --no-deps -e "$root"
 "$venv/bin/python" -c "import mmcv.ops, mmdet.models, mmengine.runner; print(\"the OpenMMLab stack imports\")"
-echo "$want" > "$stamp"
+# Last, and atomically (a killed echo would leave a partial hash, which is only "not
+# complete", but a renamed file is never half-written).
+echo "$want" > "$stamp.tmp"
+mv -f "$stamp.tmp" "$stamp"
 echo "point3d_mm: environment $venv is complete"
