@@ -15,8 +15,9 @@ settings ends: the same test metrics, bit-identical final weights, the same test
 and demo tubes (the demo is deterministic with its fixed seed on CPU).
 
 The tiny settings (demo_helpers.TINY_DEMO_CONFIG, 4 + 2 videos, 4 iterations) make one run
-take about a minute on 2 cores; the kill matrix is marked slow (``make test-all``). The
-default suite keeps the data step alone (``--data-only``), which takes seconds.
+take about a minute on 2 cores; every test here is marked slow (``make test-all``): even the
+data step alone (``--data-only``, killed and rerun) took 50 s on 2 busy cores, over the 30 s
+a default-suite test may take.
 """
 import os
 import os.path as osp
@@ -58,8 +59,9 @@ def _kill_during_generation(cmd, data_root: str) -> None:
     assert _tmp_data_folders(data_root), 'the generation did not build in a temporary folder'
 
 
+@pytest.mark.slow
 def test_killed_data_generation_is_redone(tmp_path):
-    """(default suite) ``--data-only`` killed mid-generation, then rerun: the data root
+    """``--data-only`` killed mid-generation, then rerun: the data root
     appears only complete, byte-identical to a direct generation, and the killed run's
     temporary folder is gone."""
     data_root = str(tmp_path / 'data')
