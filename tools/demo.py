@@ -314,16 +314,18 @@ class LiveStats:
                 f'latency {mean:.0f} ms mean, {worst:.0f} ms max; RSS {rss:.0f} MiB')
 
     def summary(self, reader: LiveFrameReader, tubes: int = 0) -> dict:
+        """The run's totals; ``rss_samples`` ends with one taken now."""
         elapsed = time.monotonic() - self.start
         fps, mean, worst = self.rates()
+        rss = round(self._process.memory_info().rss / 2**20, 1)
+        final = [reader.read, self.processed, rss]
         return dict(read=reader.read, processed=self.processed, dropped=reader.dropped,
                     boxes_drawn=self.boxes, tubes=tubes, seconds=round(elapsed, 2),
                     read_fps=round(reader.read / max(elapsed, 1e-9), 2),
                     processed_fps=round(self.processed / max(elapsed, 1e-9), 2),
                     recent_processed_fps=round(fps, 2), recent_latency_ms_mean=round(mean, 1),
                     recent_latency_ms_max=round(worst, 1),
-                    rss_mb=round(self._process.memory_info().rss / 2**20, 1),
-                    rss_samples=self._rss_head + list(self._rss_tail))
+                    rss_mb=rss, rss_samples=self._rss_head + list(self._rss_tail) + [final])
 
 
 class _Feed:

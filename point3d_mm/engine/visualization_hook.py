@@ -60,6 +60,7 @@ class Point3DVisualizationHook(Hook):
         self.draw, self.out_dir, self.out_format = draw, out_dir, out_format
         self.show, self.wait_time = show, wait_time
         self.score_thr, self.overlap_thr, self.fps = score_thr, overlap_thr, fps
+        self._out_dir: Optional[str] = None  # out_dir resolved for the current run
         self._video: Optional[str] = None
         self._rows: List[np.ndarray] = []  # the current video's (M, 7) key-frame rows
         self._frames: List[int] = []  # its tested key frames
@@ -70,8 +71,8 @@ class Point3DVisualizationHook(Hook):
     def before_test(self, runner) -> None:
         if not self.draw:
             return
-        if self.out_dir is not None:
-            self.out_dir = osp.join(runner.work_dir, runner.timestamp, self.out_dir)
+        self._out_dir = None if self.out_dir is None else osp.join(
+            runner.work_dir, runner.timestamp, self.out_dir)  # an absolute out_dir stays
         dataset = runner.test_dataloader.dataset
         self._sources = self._frame_sources(dataset)
         self._loader = LoadClipFrames(check_shape=False)
@@ -131,10 +132,10 @@ class Point3DVisualizationHook(Hook):
         if not self.draw:
             return
         self._flush()
-        if self.out_dir is not None:
+        if self._out_dir is not None:
             print_log(f'--show-dir: {len(self.written)} annotated '
                       f'{"videos" if self.out_format == "mp4" else "frame folders"} in '
-                      f'{self.out_dir}', logger='current')
+                      f'{self._out_dir}', logger='current')
 
     # Drawing --------------------------------------------------------------------------
     def _flush(self) -> None:
@@ -152,8 +153,8 @@ class Point3DVisualizationHook(Hook):
         self._done.add(name)
         tubes = self._visualizer.select_tubes(self._linker(rows) if len(rows) else [])
         by_frame = index_tubes_by_frame(tubes)
-        out = None if self.out_dir is None else osp.join(
-            self.out_dir, name + ('.mp4' if self.out_format == 'mp4' else ''))
+        out = None if self._out_dir is None else osp.join(
+            self._out_dir, name + ('.mp4' if self.out_format == 'mp4' else ''))
         writer = AnnotatedVideoWriter(out, self.fps, quiet=True) if (
             out is not None and self.out_format == 'mp4') else None
         size = None
