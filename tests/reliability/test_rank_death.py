@@ -2,11 +2,12 @@
 
 Rank 1 gets SIGKILL (only that process) in epoch 2 of 2, once rank 0 has logged iteration 1
 of it (``epoch_1.pth`` saved). torchrun's elastic agent sees the dead worker at its next
-check, stops the other rank and exits non-zero with a ``ChildFailedError`` naming rank 1 and
-the signal; the test measures how long after the kill the launcher has exited with no process
-of the run left (seconds; not gloo's 30-minute collective timeout), then ``--resume`` on 2
-processes continues from ``epoch_1.pth`` to the weights of an uninterrupted 2-process run, bit
-for bit (deterministic run config, one dataloader worker restarted every epoch).
+check (every 0.1 s), sends the other rank SIGTERM and exits non-zero with a
+``ChildFailedError`` whose root cause is rank 1 and the signal. The test measures how long
+after the kill the launcher has exited with no process of the run left (seconds; not gloo's
+30-minute collective timeout), then ``--resume`` on 2 processes continues from
+``epoch_1.pth`` to the weights of an uninterrupted 2-process run, bit for bit (deterministic
+run config, one dataloader worker restarted every epoch).
 """
 import os
 import os.path as osp
@@ -93,11 +94,18 @@ def test_one_rank_killed_launcher_ends_the_other_then_resume(tiny_data, tmp_path
     reader.join(timeout=30)
     log = ''.join(lines)
     print(f'\nrank 1 killed: torchrun exited {ended:.1f} s later with code {code}; '
-          f'no process of the run left at {all_gone:.1f} s')
+          f'no process of the run left at {all_gone:.1f} s; what ended rank 0:')
+    print(''.join(line for line in lines if any(
+        word in line for word in ('closing signal', 'Connection closed', 'exitcode',
+                                  'rank      :', 'Signal', 'Error'))))
     assert code != 0
     assert ended < BOUND_S, f'the launcher took {ended:.0f} s to end the run'
-    assert 'ChildFailedError' in log
-    assert 'rank      : 1' in log and 'Signal 9 (SIGKILL)' in log, log[-3000:]
+    assert 'ChildFailedError' in log and 'Root Cause (first observed failure)' in log, log[-3000:]
+    root_cause = log[log.index('Root Cause (first observed failure)'):]
+    assert 'rank      : 1 (local_rank: 1)' in root_cause, root_cause
+    assert 'Signal 9 (SIGKILL)' in root_cause
+    # rank 0 was stopped by the agent (SIGTERM), not by a collective timing out
+    assert 'closing signal SIGTERM' in log
     assert osp.isfile(osp.join(killed, 'epoch_1.pth'))
     assert not osp.exists(osp.join(killed, 'epoch_2.pth'))
 
