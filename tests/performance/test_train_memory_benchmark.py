@@ -45,7 +45,7 @@ def test_measuring_function_end_to_end(bench, tmp_path):
     text = bench.format_report(report)
     assert text.splitlines()[0] == '$ benchmark_train_memory.py --configs tiny'
     path = tmp_path / 'report.json'
-    bench._write_json(report, str(path))
+    bench._write_progress(report, str(path))
     assert set(json.loads(path.read_text())) == {'command', 'device', 'threads', 'headroom',
                                                  'gpu_sizes_gb', 'cases', 'summary'}
 

@@ -22,6 +22,8 @@ import os.path as osp
 import sys
 from typing import Dict, List, Sequence
 
+from point3d_mm.utils.fileio import dump_json
+
 
 def average_metrics(per_split: Sequence[Dict]) -> Dict[str, float]:
     """Mean of each numeric metric reported by every split, in the first split's order.
@@ -95,9 +97,7 @@ def main(argv=None) -> int:
     mean = average_metrics(per_split)
     print(format_table(args.metrics, per_split, mean))
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(dict(mean=mean, per_split=per_split, files=list(args.metrics)), f,
-                      indent=2)
+        dump_json(dict(mean=mean, per_split=per_split, files=list(args.metrics)), args.out)
         print(f'mean written to {osp.abspath(args.out)}')
     return 0
 

@@ -18,7 +18,6 @@ only the first N videos, when the peer's Python loops are too slow to wait for.
     python tools/analysis/benchmark_eval.py --videos 300 --detections 60000 --repeats 1
 """
 import argparse
-import json
 import os
 import os.path as osp
 import platform
@@ -45,6 +44,7 @@ import numpy as np  # noqa: E402
 
 import point3d_mm  # noqa: E402,F401  (compat shims before the first mmaction import)
 from point3d_mm.evaluation.functional import TubeLinker, frame_ap, video_ap  # noqa: E402
+from point3d_mm.utils.fileio import dump_json
 
 VIDEO_THRS = (0.1, 0.2, 0.5, 0.75)
 AVERAGE_THRS = tuple(0.5 + 0.05 * i for i in range(10))
@@ -355,8 +355,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     print(format_report(report))
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(report, f, indent=2)
+        dump_json(report, args.out)
         print(f'wrote {args.out}')
     return report
 

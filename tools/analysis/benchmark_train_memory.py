@@ -573,7 +573,10 @@ def _case_key(case: Dict) -> tuple:
             spec.get('input_size'), case['device'], case['threads'])
 
 
-def _write_json(data: Dict, path: str) -> None:
+def _write_progress(data: Dict, path: str) -> None:
+    """The cases so far, after each one (a scratch file that ``--reuse`` reads after a crash).
+    Plain ``json``: importing point3d_mm's atomic writer would import torch into this
+    driver, which must stay lean while it measures (see the module docstring)."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
         json.dump(data, f, indent=1)
@@ -637,7 +640,7 @@ def benchmark(args: argparse.Namespace, partial_out: Optional[str] = None) -> Di
               f'{case["rss_before_mb"]:.0f} MB), step {case["step_s"]:.1f} s', flush=True)
         cases.append(case)
         if partial_out:
-            _write_json(dict(cases=cases, failed=failed), partial_out)
+            _write_progress(dict(cases=cases, failed=failed), partial_out)
     return dict(command=' '.join(shlex.quote(a) for a in [sys.executable] + sys.argv),
                 device=args.device, threads=args.threads, headroom=args.headroom,
                 gpu_sizes_gb=args.gpu_sizes, machine=machine_info(), cases=cases,
@@ -651,7 +654,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         return
     report = benchmark(args, partial_out=args.out + '.partial')
     print(format_report(report))
-    _write_json(report, args.out)
+    # Every case has run: the driver may import the package's atomic writer now.
+    from point3d_mm.utils.fileio import dump_json
+    dump_json(report, args.out)
     os.remove(args.out + '.partial')
     print(f'wrote {args.out}')
 
