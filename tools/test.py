@@ -11,7 +11,6 @@ import os
 import os.path as osp
 import sys
 
-import mmengine
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -19,6 +18,7 @@ import point3d_mm  # noqa: F401  (patches the stack and registers our parts befo
 from point3d_mm.engine.runner_setup import add_run_checks, prepare_launcher
 from point3d_mm.utils.compat import CheckpointDamagedError, CheckpointSecurityError
 from point3d_mm.utils.config_checks import ConfigKeyError, check_cfg_types, load_config
+from point3d_mm.utils.fileio import dump_json
 
 #: The documented errors of bad input (a config key or value, a dataset file, a checkpoint)
 #: reported in one line and a non-zero exit rather than a traceback.
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> None:
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out_metrics:
-        mmengine.dump(metrics, args.out_metrics, indent=2)
+        dump_json(metrics, args.out_metrics)
         print(f'metrics written to {osp.abspath(args.out_metrics)}')
 
 
