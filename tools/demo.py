@@ -14,7 +14,7 @@ Live input (``--live``): a camera index (``0``), a stream URL (``rtsp://...``), 
 (read at its own frame rate, as a camera would deliver it)::
 
     python tools/demo.py 0 CONFIG CHECKPOINT --live --show
-    ffmpeg -i in.mp4 -f rawvideo -pix_fmt bgr24 - | \
+    ffmpeg -i in.mp4 -vf scale=320:240 -f rawvideo -pix_fmt bgr24 - | \
         python tools/demo.py - CONFIG CHECKPOINT --live --raw-size 320x240 --out-video live.mp4
 
 read once, in a background thread, into a bounded queue that drops the oldest frame when the
