@@ -54,7 +54,9 @@ from point3d_mm.utils.video import (
 )
 from point3d_mm.visualization import (
     AnnotatedVideoWriter,
+    NoDisplayError,
     Point3DLocalVisualizer,
+    check_display,
     index_tubes_by_frame,
     one_box_per_actor,  # noqa: F401  (the demo's selection, also tools' API)
     select_tubes,  # noqa: F401
@@ -233,9 +235,7 @@ def main(argv=None) -> None:
         run_live(args) if args.live else run(args)
     except USER_ERRORS as error:
         sys.exit(f'demo.py: {type(error).__name__}: {error}')
-    except RuntimeError as error:  # no display for --show
-        if 'cannot show frames' not in str(error):
-            raise
+    except NoDisplayError as error:  # --show without a display
         sys.exit(f'demo.py: {error}')
 
 
@@ -354,6 +354,8 @@ def run_live(args: argparse.Namespace) -> dict:
     tubes are over processed frames: when frames are dropped, the model sees a lower frame
     rate); the drawn number is the frame's number in the source.
     """
+    if args.show:
+        check_display()
     source = LiveSource(args.video, raw_size=args.raw_size)  # bad input fails before loading
     model = init_detector(args.config, args.checkpoint, device=args.device)
     classes = list(model.dataset_meta.get('classes', ()))

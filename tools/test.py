@@ -19,6 +19,7 @@ from point3d_mm.engine.runner_setup import add_run_checks, prepare_launcher
 from point3d_mm.utils.compat import CheckpointDamagedError, CheckpointSecurityError
 from point3d_mm.utils.config_checks import ConfigKeyError, check_cfg_types, load_config
 from point3d_mm.utils.fileio import dump_json
+from point3d_mm.visualization import NoDisplayError
 
 #: The documented errors of bad input (a config key or value, a dataset file, a checkpoint)
 #: reported in one line and a non-zero exit rather than a traceback.
@@ -125,7 +126,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         run(args)
-    except USER_ERRORS as error:
+    except (*USER_ERRORS, NoDisplayError) as error:
         sys.exit(f'test.py: {type(error).__name__}: {error}')
 
 

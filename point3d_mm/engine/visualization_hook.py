@@ -13,7 +13,12 @@ from mmengine.logging import print_log
 from ..apis.inference import linker_config
 from ..datasets.transforms import LoadClipFrames
 from ..utils.fileio import atomic_write
-from ..visualization import AnnotatedVideoWriter, Point3DLocalVisualizer, index_tubes_by_frame
+from ..visualization import (
+    AnnotatedVideoWriter,
+    Point3DLocalVisualizer,
+    check_display,
+    index_tubes_by_frame,
+)
 
 #: Output formats: one mp4 per test video, or one JPEG per frame in a folder per video.
 OUT_FORMATS = ('mp4', 'frames')
@@ -71,6 +76,8 @@ class Point3DVisualizationHook(Hook):
     def before_test(self, runner) -> None:
         if not self.draw:
             return
+        if self.show:
+            check_display()  # before the test runs, not after its first video
         self._out_dir = None if self.out_dir is None else osp.join(
             runner.work_dir, runner.timestamp, self.out_dir)  # an absolute out_dir stays
         dataset = runner.test_dataloader.dataset

@@ -9,6 +9,8 @@ frame. ``tools/demo.py`` (files and live input) and
 :class:`~point3d_mm.engine.Point3DVisualizationHook` (``tools/test.py --show-dir``) all
 draw through this class.
 """
+import os
+import sys
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
@@ -22,6 +24,20 @@ from .tube_drawer import MIN_LONG_SIDE, draw_frame_tubes, render_size
 
 #: One box to draw: (tube id or None, label, score, (4,) box x1 y1 x2 y2 in frame pixels).
 Entry = Tuple[Optional[int], int, float, np.ndarray]
+
+
+class NoDisplayError(RuntimeError):
+    """Frames cannot be shown in a window here (no display, or OpenCV without a GUI)."""
+
+
+def check_display() -> None:
+    """Raise :class:`NoDisplayError` when there is clearly no display to show frames on
+    (Linux without ``DISPLAY``/``WAYLAND_DISPLAY``): checked before any work, since OpenCV's
+    Qt/GTK windows abort the process rather than raise there."""
+    if sys.platform.startswith('linux') and not (os.environ.get('DISPLAY')
+                                                 or os.environ.get('WAYLAND_DISPLAY')):
+        raise NoDisplayError('cannot show frames in a window: no display (DISPLAY is not '
+                             'set); write them instead (--out-video / --show-dir)')
 
 
 @VISUALIZERS.register_module()
@@ -169,11 +185,12 @@ class Point3DLocalVisualizer(Visualizer):
         demo needs to stop on 'q'.
 
         Raises:
-            RuntimeError: OpenCV has no window system here (no display, a headless build).
+            NoDisplayError: no display, or an OpenCV built without a GUI.
         """
+        check_display()
         try:
             cv2.imshow(win_name, drawn)
             return cv2.waitKey(max(1, int(np.ceil(wait_time * 1000))))
         except cv2.error as error:
-            raise RuntimeError(f'cannot show frames in a window here (no display, or an '
-                               f'OpenCV built without a GUI): {str(error).strip()}') from None
+            raise NoDisplayError(f'cannot show frames in a window here (an OpenCV built '
+                                 f'without a GUI?): {str(error).strip()}') from None

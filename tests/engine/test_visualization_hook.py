@@ -115,6 +115,21 @@ def test_show_dir_frames_format(data_root, checkpoint, tmp_path):
         assert cv2.imread(files[0]).shape == (512, 512, 3)
 
 
+def test_show_without_a_display_is_a_one_line_error(data_root, checkpoint, tmp_path,
+                                                     monkeypatch):
+    monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
+    gt = osp.join(data_root, 'synthetic_gt.pkl')
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool('test.py').main([
+            TINY_CONFIG, checkpoint, '--work-dir', str(tmp_path), '--show', '--cfg-options',
+            f'test_dataloader.dataset.data_root={data_root}', 'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False', f'test_evaluator.0.ann_file={gt}',
+            f'test_evaluator.1.ann_file={gt}'])
+    message = str(exit_info.value.code)
+    assert message.startswith('test.py: NoDisplayError: ') and 'no display' in message
+
+
 def test_visualizer_add_datasample_draws_a_clip(tmp_path):
     """mmengine's interface: an RGB key frame and a sample's pred_instances."""
     from mmaction.structures import ActionDataSample

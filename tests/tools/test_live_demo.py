@@ -139,8 +139,9 @@ def test_live_raw_frames_on_a_pipe_at_25_fps(checkpoint, tmp_path):
 
 
 def test_live_bad_sources_are_one_line_errors(checkpoint, tmp_path, monkeypatch):
-    """A camera that cannot be opened, a missing file (both before the model is loaded), raw
-    frames of the wrong size: one line naming the source, non-zero exit."""
+    """A camera that cannot be opened, a missing file, --show without a display (all before
+    the model is loaded), raw frames of the wrong size: one line naming the source or the
+    problem, non-zero exit."""
     demo = load_tool('demo.py')
 
     def error_of(*args) -> str:
@@ -151,6 +152,9 @@ def test_live_bad_sources_are_one_line_errors(checkpoint, tmp_path, monkeypatch)
         return message
 
     assert 'camera 7' in error_of('7')
+    monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)
+    assert 'no display' in error_of('0', '--show')
     assert 'nothing.avi' in error_of(str(tmp_path / 'nothing.avi'))
     monkeypatch.setattr(sys, 'stdin', io.TextIOWrapper(io.BytesIO(b'\0' * 500)))
     message = error_of('-', '--raw-size', '10x10')
