@@ -578,6 +578,7 @@ def test_detections_npz_generated(scratch, detections, videos, drop):
 @example(changes=[('flip', 456, 2), ('delete', 46639, 11),
                   ('set', 448, b's\x1f\xa2\x8f\xf9V\xc1\xd7'), ('delete', 20006, 13)])
 @example(changes=[('delete', 151835, 10), ('set', 3702566, b'\xb7\x81\x0c\xa5\xeb\xe8')])
+@example(changes=[('flip', 249893, 0)])  # the encryption flag: zipfile's RuntimeError
 @given(changes=edits)
 def test_detections_npz_mutated(scratch, changes):
     original = npz_bytes(dict(detections=np.arange(40, dtype=np.float64).reshape(5, 8),

@@ -92,9 +92,10 @@ def _read_npz(path: PathLike) -> Tuple[np.ndarray, List[str]]:
     try:
         with np.load(path, allow_pickle=False) as data:
             detections, videos = data['detections'], data['videos']
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, RuntimeError) as error:
         # ValueError: object arrays, a damaged array header, not numpy at all; OSError
-        # EINVAL: zipfile seeking to a damaged (negative) offset
+        # EINVAL: zipfile seeking to a damaged (negative) offset; RuntimeError: zipfile on a
+        # member whose flags say it is encrypted (one flipped bit; numpy never encrypts)
         if isinstance(error, OSError) and error.errno != errno.EINVAL:
             raise
         raise ValueError(f'{path}: not a readable .npz of detections: {error}') from None
