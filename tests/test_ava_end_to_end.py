@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
 
 CONFIG = 'point3d_tiny_synthetic_ava.py'
@@ -20,6 +22,7 @@ def mim(args, cwd) -> str:
     return done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_mim_train_and_test_ava_config(tmp_path):
     # The config's data paths are relative (data/synthetic/...): run where they resolve.
     SyntheticActions(seed=2, num_train=2, num_test=1, size=64, min_frames=40, max_frames=40,

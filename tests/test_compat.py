@@ -20,6 +20,7 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
                           cwd=REPO_ROOT, env={**os.environ, **env}, timeout=300)
 
 
+@pytest.mark.slow
 def test_mmaction_models_import_needs_drn_stand_in():
     # mmaction2 1.2.0's wheel lacks mmaction/models/localizers/drn.
     bare = run_python('import mmaction.models')

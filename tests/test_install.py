@@ -52,6 +52,7 @@ def train_and_test(python: str, data: str, work_dir: str, cwd: str) -> str:
                       '--work-dir', work_dir, '--cfg-options', *data_options(data)], cwd)
 
 
+@pytest.mark.slow
 def test_mim_train_and_test_editable(tiny_data, tmp_path):
     cwd = tmp_path / 'elsewhere'
     cwd.mkdir()
@@ -59,6 +60,7 @@ def test_mim_train_and_test_editable(tiny_data, tmp_path):
     assert 'act/frame_mAP@0.5' in output and 'act/video_mAP@0.5' in output
 
 
+@pytest.mark.slow
 def test_mim_train_and_test_normal_install(tiny_data, tmp_path):
     # A copy of the tracked files: building a wheel writes point3d_mm/.mim (copies), which
     # must not replace the links of the checkout's editable install.

@@ -96,6 +96,7 @@ def test_mim_run_resolves_every_tool_to_one_script():
             REPO, 'tools'))], name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool', ['eval_detections', 'analyze_errors'])
 def test_mim_run_finds_tools_in_subfolders(tool):
     # mim 0.3.9 answers a bare `--help` itself and refuses codebases outside its hard-coded

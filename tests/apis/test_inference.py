@@ -40,6 +40,7 @@ def sort_rows(rows: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize('mode,frame_batch', [('streaming', 16), ('offline', 16),
                                               ('offline', 5)])
+@pytest.mark.slow
 def test_cached_modes_equal_clip_mode(model, frames, mode, frame_batch):
     """Streaming and batched offline inference (5: batches that end mid-video) give the
     reference clip mode's detections."""
@@ -88,6 +89,7 @@ def strided_model():
                                       'test_dataloader.dataset.frame_interval': 2})
 
 
+@pytest.mark.slow
 def test_streaming_equals_clip_mode_with_a_frame_interval(strided_model, frames):
     # 20 frames: the first 14 clips reach back past frame 1 (clamped), the last ones do not.
     video = frames + frames[:8]
@@ -100,6 +102,7 @@ def test_streaming_equals_clip_mode_with_a_frame_interval(strided_model, frames)
         np.testing.assert_allclose(clip[:, 3:], stream[:, 3:], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_the_clip_frames_are_those_of_the_test_dataset(strided_model, monkeypatch):
     """Both modes give the model frames t-14, t-12, ..., t (clamped to frame 1), the frames
     ACTDataset loads for key frame t, and say so in the metainfo."""
@@ -187,6 +190,7 @@ def centred_model():
                                       'test_dataloader.dataset.key_frame': 'center'})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('frame_batch', [16, 5])
 def test_centred_offline_equals_centred_clip_mode(centred_model, frames, frame_batch):
     video = frames + frames[:8]  # 20 frames: clips clamped at the start, the end, or neither
@@ -200,6 +204,7 @@ def test_centred_offline_equals_centred_clip_mode(centred_model, frames, frame_b
     np.testing.assert_allclose(clip[:, 3:], offline[:, 3:], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_centred_clips_are_those_of_the_test_dataset(centred_model, monkeypatch):
     """Each frame's centred clip holds the frames ACTDataset(key_frame='center') loads,
     padded with the first and last frames; frames come out in order, each once."""

@@ -30,6 +30,7 @@ def tree_hashes(root: str) -> dict:
     return hashes
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_files(tiny_synthetic, tmp_path):
     """Another process, the command-line tool, the same arguments: the same bytes."""
     out = str(tmp_path / 'again')
@@ -116,6 +117,7 @@ def test_single_frame_state_carries_no_class():
     assert pair > 0.85, pair
 
 
+@pytest.mark.slow
 def test_single_frame_pixels_carry_no_class(tmp_path):
     """Empirical check on rendered frames: a k-NN classifier on actor crops at chance."""
     generator = SyntheticActions(seed=2, num_train=36, num_test=18, size=64, min_frames=20,

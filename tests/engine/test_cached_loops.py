@@ -65,6 +65,7 @@ def canonical(dets: np.ndarray) -> np.ndarray:
                             dets[:, 0]))]
 
 
+@pytest.mark.slow
 def test_cached_loop_equals_clip_mode(data_root, checkpoint, tmp_path):
     clip_metrics, clip_dets, names = run_test(data_root, checkpoint, str(tmp_path / 'clip'),
                                               cache=False)

@@ -1,6 +1,7 @@
 import copy
 import time
 
+import pytest
 import torch
 from mmaction.registry import MODELS
 from mmdet.structures.bbox import bbox_overlaps
@@ -15,6 +16,7 @@ TINY_OPTIM = dict(
              optimizer=dict(type='SGD', lr=1e-2, momentum=0.9)))
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_a_few_clips(tiny_model_cfg, clip_factory):
     """Four 4-frame clips of two moving actors, three classes: the joint loss falls 10×
     within a minute, and the trained model then finds the key-frame actors with their class."""

@@ -44,6 +44,7 @@ def test_channels_last(fp32_detections):
                            min_iou=0.999)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('channels_last', [False, True])
 def test_bf16_autocast(fp32_cp_detections, channels_last):
     model = apply_speed_options(tiny_detector(CLIP_LEN, **CP_BOXES), channels_last=channels_last)

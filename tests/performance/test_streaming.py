@@ -5,6 +5,7 @@ from performance_helpers import assert_same_detections, moving_actor_video, tiny
 from point3d_mm.apis import detect_frames
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('clip_len', [8, 16])
 def test_streaming_equals_clip_mode(clip_len):
     """Frames 1..T-1 have padded clips (the first frame repeated, as clip mode clamps the

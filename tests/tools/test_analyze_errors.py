@@ -192,6 +192,7 @@ def run_tool(*args, cwd):
                           text=True, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_tool_writes_json_and_charts(tmp_path):
     gt_path = tmp_path / 'gt.pkl'
     with open(gt_path, 'wb') as f:

@@ -15,6 +15,7 @@ import sys
 from typing import List
 
 import cv2
+import pytest
 
 from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
 from point3d_mm.structures.act_format import load_act
@@ -113,6 +114,7 @@ def with_smoke_checkpoint(argv: List[str]) -> List[str]:
     return [SMOKE_CHECKPOINT if arg.endswith('.pth') else arg for arg in argv]
 
 
+@pytest.mark.slow
 def test_your_own_dataset_page_end_to_end(tmp_path):
     root = str(tmp_path)
     nframes = make_videos_and_csv(root)
