@@ -129,7 +129,6 @@ def test_tools_test_dump_writes_detections_eval_detections_rescores(tmp_path):
     """``tools/test.py --dump X`` with frame-/video-mAP metrics: the FrameMAP writes its frame
     detections to X, which tools/analysis/eval_detections.py scores to the same frame-mAP;
     other evaluators keep mmengine's DumpResults; a suffix neither can write is refused."""
-    import argparse
 
     import numpy as np
     from mmengine.config import Config
@@ -139,8 +138,8 @@ def test_tools_test_dump_writes_detections_eval_detections_rescores(tmp_path):
     from point3d_mm.structures.act_format import dump_act
     test_tool = load_tool('test.py')
     dump = str(tmp_path / 'dets.npz')
-    args = argparse.Namespace(launcher='none', work_dir=str(tmp_path), checkpoint='x.pth',
-                              dump=dump, config=TINY_CONFIG)
+    args = test_tool.parse_args([TINY_CONFIG, 'x.pth', '--work-dir', str(tmp_path),
+                                 '--dump', dump])
     cfg = test_tool.merge_args(Config.fromfile(TINY_CONFIG), args)
     evaluator = [dict(m) for m in cfg.test_evaluator]
     assert [m['type'] for m in evaluator] == ['FrameMAP', 'VideoMAP']
