@@ -16,8 +16,8 @@ and demo tubes (the demo is deterministic with its fixed seed on CPU).
 
 The tiny settings (demo_helpers.TINY_DEMO_CONFIG, 4 + 2 videos, 4 iterations) make one run
 take about a minute on 2 cores; every test here is marked slow (``make test-all``): even the
-data step alone (``--data-only``, killed and rerun) took 50 s on 2 busy cores, over the 30 s
-a default-suite test may take.
+data step alone (``--data-only``, killed and rerun) took 32-50 s on 2 shared cores, over the
+30 s a default-suite test may take. The default suite has the locks (test_demo_locks.py).
 """
 import os
 import os.path as osp
