@@ -110,6 +110,7 @@ setup(
         'mmdet>=3.3.0,<3.4',
         'mmaction2>=1.2.0,<1.3',
         'opencv-python',
+        'imageio-ffmpeg',  # ffmpeg with libx264 for H.264 videos (OpenCV wheels lack one)
         'pycocotools',
         'scipy',
     ],

@@ -57,7 +57,8 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check install -c "$constrai
 # mmcv < 2.2 builds against the installed torch, so no build isolation; pip caches the built wheel.
 "${pip[@]}" mmengine
 MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-2}" "${pip[@]}" --no-build-isolation mmcv
-"${pip[@]}" mmdet mmaction2 pycocotools importlib_metadata pytest onnx onnxruntime psutil ruff hypothesis
+"${pip[@]}" mmdet mmaction2 pycocotools importlib_metadata pytest onnx onnxruntime psutil ruff hypothesis \
+  imageio-ffmpeg  # ffmpeg with libx264: browser-playable H.264 demo videos (OpenCV wheels have no H.264 encoder)
 # openmim's dependency chain (opendatalab -> openxlab) pins setuptools 60.2.0, which breaks
 # torch and pkg_resources users: install it alone and then only what it imports.
 "${pip[@]}" --no-deps openmim

@@ -5,7 +5,10 @@ The file is written under a temporary name beside its final one (``utils.fileio`
 an error, so a crash or Ctrl-C never leaves a half-written video under the final name.
 """
 import contextlib
+import errno
 import os
+import signal
+import subprocess
 import sys
 from typing import Iterator, Optional, Tuple
 
@@ -14,9 +17,61 @@ import numpy as np
 
 from ..utils.fileio import atomic_path
 
-# Browser-playable H.264 first; MPEG-4 part 2 (plays in VLC, not in browsers) when the
-# OpenCV build has no H.264 encoder (the pip wheels have none).
+# Browser-playable H.264 first: through the ffmpeg binary of imageio-ffmpeg (pinned: the
+# OpenCV pip wheels have no H.264 encoder), else OpenCV's own if its build has one, else
+# MPEG-4 part 2 (plays in VLC, not in browsers).
 FOURCCS = ('avc1', 'H264', 'mp4v')
+
+
+def _ffmpeg_exe() -> Optional[str]:
+    """imageio-ffmpeg's ffmpeg binary (with libx264), or None where it is not installed."""
+    try:
+        import imageio_ffmpeg
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        return None
+
+
+class _FfmpegH264Writer:
+    """``cv2.VideoWriter``'s ``write``/``release`` over a pipe to ffmpeg with libx264:
+    yuv420p (what browsers decode), the index at the front (``+faststart``, playable while
+    it downloads), frames padded to even sizes (yuv420p halves both)."""
+
+    def __init__(self, exe: str, path: str, fps: float, size: Tuple[int, int]) -> None:
+        self.path = path
+        width, height = size
+        self._process = subprocess.Popen(
+            [exe, '-nostdin', '-y', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'bgr24',
+             '-s', f'{width}x{height}', '-r', f'{fps:g}', '-i', 'pipe:0', '-an',
+             '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', 'veryfast',
+             '-crf', '23', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4', path],
+            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def write(self, frame: np.ndarray) -> None:
+        try:
+            self._process.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            self.release()  # raises with ffmpeg's message
+
+    def release(self) -> None:
+        if self._process.stdin and not self._process.stdin.closed:
+            try:
+                self._process.stdin.close()
+            except BrokenPipeError:
+                pass
+        error = self._process.stderr.read().decode(errors='replace').strip()
+        code = self._process.wait()
+        if code == 0:
+            return
+        # A file-size limit kills ffmpeg with SIGXFSZ (it inherits ours) or, where that
+        # signal is ignored, fails its write with EFBIG; a full disk with ENOSPC. Raised as
+        # the OSError a write of ours would give, which atomic_path names the file by.
+        if code == -signal.SIGXFSZ or 'File too large' in error:
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+        if 'No space left' in error:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        raise RuntimeError(f'{self.path}: ffmpeg (libx264) failed with exit code {code}: '
+                           f'{error[-300:]}')
 
 
 @contextlib.contextmanager
@@ -38,9 +93,13 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 def open_video_writer(tmp_path: str, out_path: str, fps: float,
-                      size: Tuple[int, int], quiet: bool = False) -> cv2.VideoWriter:
-    """An OpenCV writer of ``size`` = (w, h) frames to ``tmp_path``, H.264 if the build can,
-    else mp4v with a note naming ``out_path`` (unless ``quiet``)."""
+                      size: Tuple[int, int], quiet: bool = False):
+    """A writer of ``size`` = (w, h) BGR frames to ``tmp_path`` (``write``, ``release``):
+    H.264 through imageio-ffmpeg's ffmpeg, else through OpenCV if its build can, else mp4v
+    with a note naming ``out_path`` (unless ``quiet``)."""
+    exe = _ffmpeg_exe()
+    if exe is not None:
+        return _FfmpegH264Writer(exe, tmp_path, fps, size)
     with _quiet_stderr():  # FFmpeg and OpenCV log every encoder they fail to open
         for fourcc in FOURCCS:
             writer = cv2.VideoWriter(tmp_path, cv2.VideoWriter_fourcc(*fourcc), fps, size)
@@ -50,9 +109,9 @@ def open_video_writer(tmp_path: str, out_path: str, fps: float,
         else:
             raise RuntimeError(f'{out_path}: OpenCV cannot write mp4 here')
     if fourcc == 'mp4v' and not quiet:
-        print(f'note: this OpenCV has no H.264 encoder; {out_path} is MPEG-4 part 2 (mp4v), '
-              'which VLC/ffplay play but browsers may not (re-encode with ffmpeg -c:v libx264 '
-              'for a browser)')
+        print(f'note: no H.264 encoder here (imageio-ffmpeg missing, OpenCV without one); '
+              f'{out_path} is MPEG-4 part 2 (mp4v), which VLC/ffplay play but browsers may '
+              'not (re-encode with ffmpeg -c:v libx264 for a browser)')
     return writer
 
 
@@ -73,7 +132,7 @@ class AnnotatedVideoWriter:
         self.path, self.fps, self.quiet = path, float(fps), quiet
         self.frames = 0
         self.size: Optional[Tuple[int, int]] = None  # (w, h)
-        self._writer: Optional[cv2.VideoWriter] = None
+        self._writer = None  # from open_video_writer, at the first frame
         self._atomic = atomic_path(path, suffix='.mp4')
         self._tmp_path = self._atomic.__enter__()
 
@@ -101,16 +160,21 @@ class AnnotatedVideoWriter:
         if self._atomic is None:
             return
         atomic, self._atomic = self._atomic, None
+        failed = None  # the encoder's own failure at the end (ffmpeg: a full disk)
         if self._writer is not None:
-            self._writer.release()
-        empty = error is None and self.frames == 0
+            try:
+                self._writer.release()
+            except (OSError, RuntimeError) as failure:
+                failed = failure
+        empty = error is None and failed is None and self.frames == 0
         if empty:
             error = ValueError(f'{self.path}: no frame was written')
+        error = error or failed
         if error is None:
             atomic.__exit__(None, None, None)
         else:  # deletes the temporary file (a full disk comes back as one OSError)
             atomic.__exit__(type(error), error, error.__traceback__)
-        if empty:
+        if empty or (failed is not None and error is failed):
             raise error
 
     def __enter__(self) -> 'AnnotatedVideoWriter':

@@ -47,6 +47,12 @@ WRITERS = {
     'torch_save_via_backend': (
         'model.pth', 'buffer = io.BytesIO(); torch.save({{"w": torch.ones({size})}}, buffer); '
         'get_file_backend(path).put(buffer.getvalue(), path)'),
+    # the demo's annotated video (H.264 through ffmpeg, a child process that inherits the
+    # limit): 2 frames of noise, then 40 (far more than the limit)
+    'demo_video': ('demo.mp4', "with AnnotatedVideoWriter(path, 8, quiet=True) as video:\n"
+                   "    for i in range(2 if {size} == 2 else 40):\n"
+                   "        video.write(np.random.default_rng(i).integers(0, 255, (96, 128, 3), "
+                   "dtype=np.uint8))"),
     # a 64x64 JPEG frame is far larger than the 500 bytes the child allows it (below)
     'frame_extraction': ('frames', "extract_frames(VIDEO, path) if {size} == 2 else "
                          "extract_frames(VIDEO, path, jpeg_quality=100)"),
@@ -63,6 +69,7 @@ from point3d_mm.datasets.preparation.frame_extraction import extract_frames
 from point3d_mm.evaluation.functional.detection_io import save_frame_detections, save_tubes
 from point3d_mm.structures.act_format import dump_act
 from point3d_mm.utils.fileio import atomic_write, dump_json
+from point3d_mm.visualization import AnnotatedVideoWriter
 
 LIMIT = {limit}
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -1,6 +1,7 @@
 """What tools/demo.py draws and where it writes, without running a model: the render size,
 label placement, the heatmap legend, one box per actor and frame, the default output paths
 and the progress lines of a run whose stdout is not a terminal."""
+import os
 import os.path as osp
 
 import cv2
@@ -130,3 +131,38 @@ def test_progress_without_a_terminal_prints_a_line_per_tenth(demo, capsys):
     assert '\r' not in out
     lines = out.splitlines()
     assert len(lines) == 10 and lines[-1] == '  237/237 frames (100 %)'
+
+
+def test_annotated_video_is_browser_playable_h264(tmp_path):
+    """The demo's videos are H.264 (libx264 through imageio-ffmpeg's ffmpeg), yuv420p at even
+    sizes (odd ones padded by one pixel), with the usual file mode; OpenCV reads every frame
+    back."""
+    import stat
+
+    from point3d_mm.visualization import AnnotatedVideoWriter
+    path = tmp_path / 'out' / 'video.mp4'
+    frames = [np.full((101, 131, 3), 20 * i, np.uint8) for i in range(8)]
+    with AnnotatedVideoWriter(str(path), 8, quiet=True) as writer:
+        for frame in frames:
+            writer.write(frame)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~_umask()
+    assert [p.name for p in path.parent.iterdir()] == ['video.mp4']  # no temporary file left
+    capture = cv2.VideoCapture(str(path))
+    fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, 'little').decode().lower()
+    assert fourcc in ('h264', 'avc1')
+    read = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        read.append(frame)
+    assert len(read) == 8 and read[0].shape == (102, 132, 3)
+    # grey levels survive the lossy encoding (frame i is 20 * i everywhere but the padding)
+    levels = [float(np.median(f[:101, :131])) for f in read]
+    np.testing.assert_allclose(levels, [20 * i for i in range(8)], atol=4)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
