@@ -32,17 +32,34 @@ from reliability_helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-#: The stand-ins and the modules of each that the script's import check (or a user) imports.
-PACKAGES = {
-    'torch': ['torch'], 'wheel': ['wheel'], 'numpy': ['numpy'],
-    'mmengine': ['mmengine', 'mmengine.runner'], 'mmdet': ['mmdet', 'mmdet.models'],
-    'mmaction2': ['mmaction'], 'pycocotools': ['pycocotools'],
-    'importlib_metadata': ['importlib_metadata'], 'pytest': ['pytest'], 'onnx': ['onnx'],
-    'onnxruntime': ['onnxruntime'], 'psutil': ['psutil'], 'ruff': ['ruff'],
-    'hypothesis': ['hypothesis'], 'openmim': ['mim'], 'click': ['click'],
-    'colorama': ['colorama'], 'model-index': ['modelindex'], 'rich': ['rich'],
-    'tabulate': ['tabulate'], 'pandas': ['pandas'], 'requests': ['requests'],
-}
+#: Modules of the stand-ins that the script's import check imports (other stand-ins hold one
+#: module named after the package).
+MODULES = {'mmengine': ['mmengine', 'mmengine.runner'], 'mmdet': ['mmdet', 'mmdet.models'],
+           'mmcv': ['mmcv', 'mmcv.ops'], 'openmim': ['mim']}
+#: Installed by `python -m venv` itself (Python 3.11's ensurepip): no stand-in needed.
+FROM_VENV = {'setuptools', 'pip'}
+
+
+def script_packages(script: str) -> list:
+    """The packages the script installs, read from its ``"${pip[@]}" name ...`` lines, so
+    that a package added to the script gets a stand-in here too."""
+    with open(script) as f:
+        text = f.read().replace('\\\n', ' ')
+    names = []
+    for line in text.splitlines():
+        line = line.split(' #', 1)[0]
+        if line.lstrip().startswith('#') or '"${pip[@]}"' not in line:
+            continue
+        names += [token for token in line.split('"${pip[@]}"', 1)[1].split()
+                  if not token.startswith(('-', '"', '$'))]
+    assert {'torch', 'mmengine', 'mmcv', 'mmdet', 'openmim'} <= set(names), names
+    return [name for name in names if name not in FROM_VENV]
+
+
+def modules_of(name: str) -> list:
+    return MODULES.get(name, [name.replace('-', '_')])
+
+
 VERSION = '1.0.0'
 MMCV_VERSION = '2.1.0'
 # A PEP 517/660 build backend in the standard library only (no setuptools to fetch): writes a
@@ -160,11 +177,13 @@ def checkout(tmp_path):
         (root / path).write_text(text)
     wheels = tmp_path / 'wheels'
     wheels.mkdir()
-    for name, modules in PACKAGES.items():
-        _write_wheel(str(wheels), name, VERSION, modules)
-    _write_wheel(str(wheels), 'mmengine', '1.0.1', PACKAGES['mmengine'])  # the pin change
-    _write_sdist(str(wheels), 'mmcv', MMCV_VERSION, ['mmcv', 'mmcv.ops'])
-    pins = {name: VERSION for name in PACKAGES}
+    packages = script_packages(str(root / 'tools' / 'bootstrap_env.sh'))
+    for name in packages:
+        if name != 'mmcv':
+            _write_wheel(str(wheels), name, VERSION, modules_of(name))
+    _write_wheel(str(wheels), 'mmengine', '1.0.1', modules_of('mmengine'))  # the pin change
+    _write_sdist(str(wheels), 'mmcv', MMCV_VERSION, modules_of('mmcv'))
+    pins = {name: VERSION for name in packages}
     pins['mmcv'] = MMCV_VERSION
     write_pins(root, pins)
     return dict(root=root, wheels=wheels, venv=tmp_path / 'venv', pins=pins,
