@@ -27,6 +27,7 @@ def checkpoint(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_demo_on_a_folder_without_frames(tmp_path, checkpoint):
     empty = tmp_path / 'no_frames'
     empty.mkdir()
@@ -60,6 +61,7 @@ def test_a_checkpoint_of_another_config_is_refused_naming_keys(tmp_path):
     assert 'not in the model' in message
 
 
+@pytest.mark.slow
 def test_demo_refuses_a_checkpoint_of_another_config_before_reading_the_video(tmp_path):
     torch.manual_seed(0)
     other = init_detector(TINY_CONFIG, cfg_options={'model.cls_head.num_classes': 4})
@@ -71,6 +73,7 @@ def test_demo_refuses_a_checkpoint_of_another_config_before_reading_the_video(tm
     assert 'detecting actions' not in proc.stdout
 
 
+@pytest.mark.slow
 def test_convert_csv_with_a_bad_row(tmp_path):
     csv = tmp_path / 'boxes.csv'
     csv.write_text('video,frame,x1,y1,x2,y2,label,actor_id\nv1,1,0,0,10,10,walk,0\n'
@@ -81,6 +84,7 @@ def test_convert_csv_with_a_bad_row(tmp_path):
     assert not osp.exists(tmp_path / 'gt.pkl')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool', ['train', 'test'])
 def test_a_cfg_options_key_naming_nothing(tool, tmp_path):
     extra = ['never_read.pth'] if tool == 'test' else []
@@ -117,6 +121,7 @@ def test_a_validation_of_some_videos_warns_that_the_others_count_as_missed(tmp_p
     assert not [msg for level, msg in logged if 'test videos' in msg]
 
 
+@pytest.mark.slow
 def test_no_pkg_resources_deprecation_warning():
     """Not an error but noise every command printed: mmengine's is_installed (a config's
     ``mmaction::`` base) imports pkg_resources; point3d_mm silences its deprecation."""

@@ -64,6 +64,7 @@ def test_missing_required_key_names_it(tmp_path):
         load_tool('train.py').main([path, '--work-dir', str(tmp_path / 'work')])
 
 
+@pytest.mark.slow
 def test_num_classes_not_matching_the_dataset_fails_before_training(tiny_data, tmp_path):
     config = write_run_config(str(tmp_path))
     proc = run_tool([PYTHON, 'tools/train.py', config, '--work-dir', str(tmp_path / 'work'),

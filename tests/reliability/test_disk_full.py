@@ -145,6 +145,7 @@ def test_checkpoint_is_saved_with_its_sidecar(disk_full):
         'checkpoint/epoch_1.pth', 'checkpoint/epoch_1.pth.sha256']
 
 
+@pytest.mark.slow
 def test_uncaught_disk_full_ends_with_one_message_naming_the_file(tmp_path):
     path = str(tmp_path / 'epoch_3.pth')
     code = textwrap.dedent(f'''
@@ -165,6 +166,7 @@ def test_uncaught_disk_full_ends_with_one_message_naming_the_file(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_extract_frames_tool_reports_a_full_disk(tmp_path):
     """tools/data/extract_frames.py goes on past the video, and names it at the end."""
     videos = tmp_path / 'videos'

@@ -68,10 +68,12 @@ def _check_identical_ranks(work_dir: str) -> None:
     assert rank0['point_head.wh_head.2.bias'].abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_dist_train_sh_ranks_end_with_identical_weights(dist_work_dir):
     _check_identical_ranks(dist_work_dir)
 
 
+@pytest.mark.slow
 def test_mim_train_launcher_pytorch_on_cpu(tiny_data, tmp_path):
     _check_identical_ranks(_train_2_ranks('mim', tiny_data, str(tmp_path)))
 
@@ -88,6 +90,7 @@ def _calibrated_checkpoint(work_dir: str, path: str) -> str:
     return path
 
 
+@pytest.mark.slow
 def test_distributed_evaluation_equals_single_process(dist_work_dir, tiny_data, tmp_path):
     config = write_run_config(str(tmp_path))
     checkpoint = _calibrated_checkpoint(dist_work_dir, str(tmp_path / 'calibrated.pth'))

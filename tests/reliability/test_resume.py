@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import numpy as np
+import pytest
 from reliability_helpers import (
     PYTHON,
     REPO_ROOT,
@@ -60,6 +61,7 @@ def run_until_killed(cmd: list, pattern: str, timeout: float = 240) -> str:
     return ''.join(lines)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tiny_data, tmp_path):
     # one persistent worker, as the repository's configs have (tools/train.py restarts
     # workers every epoch in deterministic mode: prepare_deterministic_loader)
