@@ -6,8 +6,8 @@
 Works on any video OpenCV can decode (mp4, avi, ...), of any length and resolution, or on a
 folder of frames: frames are read lazily, twice (detect, then draw), never all at once.
 Outputs default to work_dirs/demo_outputs/<video name>.mp4 and .json. The video is H.264
-(browser-playable) when OpenCV has an H.264 encoder, MPEG-4 part 2 otherwise, drawn with its
-long side at least 512 pixels.
+(browser-playable; imageio-ffmpeg's ffmpeg, else OpenCV's encoder), MPEG-4 part 2 where
+neither has one, drawn with its long side at least 512 pixels.
 
 Live input (``--live``): a camera index (``0``), a stream URL (``rtsp://...``), standard input
 (``-``: a video container, or raw frames with ``--raw-size WxH``), a FIFO or a video file
