@@ -80,6 +80,7 @@ def outputs(inputs):
         ('clip', ()), ('heatmap', ('--show-heatmap', )), ('streaming', ('--streaming', )))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ['clip', 'heatmap', 'streaming'])
 def test_demo_writes_a_playable_video_and_the_tubes(outputs, inputs, name):
     frames, result = outputs[name]
@@ -97,6 +98,7 @@ def test_demo_writes_a_playable_video_and_the_tubes(outputs, inputs, name):
         assert np.all(boxes[:, 2:] >= boxes[:, :2])
 
 
+@pytest.mark.slow
 def test_demo_on_a_real_video_of_people(inputs, shared_data):
     """A real Xvid avi (mmaction2's test.avi: 320x240, 164 frames, 25 fps): the whole video
     comes out, annotated, scaled to 512x384, and the JSON's boxes lie inside its 320x240
@@ -113,6 +115,7 @@ def test_demo_on_a_real_video_of_people(inputs, shared_data):
         assert boxes[:, [1, 3]].max() <= 240
 
 
+@pytest.mark.slow
 def test_streaming_and_heatmap_runs_find_the_clip_mode_tubes(outputs):
     _, clip = outputs['clip']
     for name in ('streaming', 'heatmap'):
@@ -123,6 +126,7 @@ def test_streaming_and_heatmap_runs_find_the_clip_mode_tubes(outputs):
             np.testing.assert_allclose(tube['boxes'], ref['boxes'], atol=0.05)
 
 
+@pytest.mark.slow
 def test_show_heatmap_draws_the_heatmap(outputs, inputs):
     plain, heat = outputs['clip'][0].astype(np.float32), outputs['heatmap'][0].astype(np.float32)
     # Same boxes (previous test), so every frame's difference is the blended heatmap.
