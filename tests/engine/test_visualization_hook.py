@@ -10,7 +10,7 @@ import pytest
 import torch
 from mmaction.registry import HOOKS, VISUALIZERS
 from mmengine.config import Config
-from tool_helpers import load_tool
+from tool_helpers import load_tool, read_video
 
 from point3d_mm.datasets.preparation.synthetic_actions import CLASSES, SyntheticActions
 from point3d_mm.structures.act_format import load_act
@@ -89,14 +89,7 @@ def test_show_dir_writes_one_annotated_mp4_per_test_video(data_root, checkpoint,
     expected = frames_of_test_videos(data_root)
     assert [osp.splitext(osp.basename(v))[0] for v in videos] == sorted(expected)
     for path in videos:
-        capture = cv2.VideoCapture(path)
-        frames = []
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(frame)
-        capture.release()
+        frames = read_video(path)
         name = osp.splitext(osp.basename(path))[0]
         assert len(frames) == expected[name] and frames[0].shape == (512, 512, 3)
         raw = cv2.imread(osp.join(data_root, 'frames', name, '00005.jpg'))

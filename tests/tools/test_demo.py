@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tool_helpers import load_tool
+from tool_helpers import load_tool, read_video
 
 from point3d_mm.apis import center_heatmap, init_detector
 
@@ -62,13 +62,8 @@ def run_demo(inputs, name, *options, video=None, num_frames=NUM_FRAMES):
     capture = cv2.VideoCapture(out_video)
     assert capture.isOpened(), f'{out_video} does not open'
     declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
     capture.release()
+    frames = read_video(out_video)
     assert declared == len(frames) == num_frames
     with open(out_json) as f:
         return np.stack(frames), json.load(f)

@@ -7,7 +7,7 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-from tool_helpers import load_tool
+from tool_helpers import load_tool, read_video
 
 from point3d_mm.visualization.tube_drawer import (
     draw_frame_tubes,
@@ -150,12 +150,8 @@ def test_annotated_video_is_browser_playable_h264(tmp_path):
     capture = cv2.VideoCapture(str(path))
     fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, 'little').decode().lower()
     assert fourcc in ('h264', 'avc1')
-    read = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        read.append(frame)
+    capture.release()
+    read = read_video(str(path))
     assert len(read) == 8 and read[0].shape == (102, 132, 3)
     # grey levels survive the lossy encoding (frame i is 20 * i everywhere but the padding)
     levels = [float(np.median(f[:101, :131])) for f in read]

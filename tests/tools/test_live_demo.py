@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from tool_helpers import load_tool
+from tool_helpers import load_tool, read_video
 
 from point3d_mm.apis import LiveTubeLinker, init_detector
 from point3d_mm.utils.video import LiveFrameReader, LiveSource
@@ -95,14 +95,7 @@ def run_live(source: str, checkpoint: str, out_dir, *options, stdin_frames=None,
     assert proc.returncode == 0, stderr[-4000:]
     with open(stats) as f:
         result = json.load(f)
-    capture = cv2.VideoCapture(out_video)
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    frames = read_video(out_video)
     return result, stdout, np.stack(frames)
 
 
