@@ -1,7 +1,9 @@
 """Shared test helpers: loading a script of ``tools/`` as a module (the scripts are not a
 package), so tests call its functions in-process instead of paying for a new interpreter; reading
-back the videos the tools write."""
+back the videos the tools write; fingerprints of the folders they write."""
+import hashlib
 import importlib.util
+import os
 import os.path as osp
 from types import ModuleType
 
@@ -31,3 +33,14 @@ def read_video(path: str) -> list:
         frames.append(frame)
     capture.release()
     return frames
+
+
+def tree_hashes(root: str) -> dict:
+    """{path relative to ``root``: SHA-256 of its bytes} for every file below ``root``."""
+    hashes = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = osp.join(folder, name)
+            with open(path, 'rb') as f:
+                hashes[osp.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return hashes

@@ -1,5 +1,3 @@
-import hashlib
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -8,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 from dataset_helpers import TINY
+from tool_helpers import tree_hashes
 
 from point3d_mm.datasets import ACTDataset
 from point3d_mm.datasets.preparation.synthetic_actions import (
@@ -18,16 +17,6 @@ from point3d_mm.datasets.preparation.synthetic_actions import (
 from point3d_mm.structures.act_format import load_act
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def tree_hashes(root: str) -> dict:
-    hashes = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = osp.join(folder, name)
-            with open(path, 'rb') as f:
-                hashes[osp.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
-    return hashes
 
 
 @pytest.mark.slow

@@ -1,7 +1,6 @@
 """Running ``tools/run_demo.py`` at a tiny size in a subprocess, and killing it for real:
 SIGKILL to its whole process group (``mim``, ``tools/train.py``, the dataloader workers,
 ``tools/demo.py``) at a chosen point of a chosen step."""
-import hashlib
 import json
 import os
 import os.path as osp
@@ -126,16 +125,6 @@ def run_demo(cmd: List[str], timeout: float = 900) -> str:
     code = run.wait(timeout)
     assert code == 0, f'{" ".join(cmd)} exited with {code}:\n{run.output[-6000:]}'
     return run.output
-
-
-def tree_hashes(root: str) -> Dict[str, str]:
-    hashes = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = osp.join(folder, name)
-            with open(path, 'rb') as f:
-                hashes[osp.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
-    return hashes
 
 
 def demo_results(work_dir: str) -> Dict:

@@ -1,8 +1,10 @@
 """Shared pieces of the reliability tests: a tiny run config, data overrides, launching."""
 import os
 import os.path as osp
+import signal
 import subprocess
 import sys
+import time
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -96,6 +98,30 @@ def run_tool(cmd: Sequence[str], timeout: float = 240, check: bool = True,
                              f'--- stdout (end) ---\n{proc.stdout[-4000:]}\n'
                              f'--- stderr (end) ---\n{proc.stderr[-6000:]}')
     return proc
+
+
+def run_until_killed(cmd: list, pattern: str, timeout: float = 240) -> str:
+    """Start ``cmd``, SIGKILL it as soon as a line of its output contains ``pattern``; the
+    output up to there."""
+    proc = subprocess.Popen(nice_cmd(cmd), cwd=REPO_ROOT, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines, deadline = [], time.time() + timeout
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if pattern in line:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            assert time.time() < deadline, f'{cmd[1:3]} did not reach {pattern!r} in time'
+        else:
+            raise AssertionError(f'{cmd[1:3]} ended before {pattern!r}:\n' + ''.join(lines[-40:]))
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    return ''.join(lines)
 
 
 def free_port() -> int:

@@ -8,38 +8,19 @@ import glob
 import json
 import os
 import os.path as osp
-import signal
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-from reliability_helpers import HERE, REPO_ROOT, env, load_state
+from reliability_helpers import HERE, load_state, run_until_killed
 
 CRASH_WRITER = osp.join(HERE, 'crash_writer.py')
 
 
 def write_then_crash(work_dir: str, target: str) -> str:
     """Run crash_writer.py until it reports the crash point, SIGKILL it there; its output."""
-    proc = subprocess.Popen([sys.executable, CRASH_WRITER, work_dir, target], cwd=REPO_ROOT,
-                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    lines = []
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith('CRASH_POINT'):
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-        else:
-            raise AssertionError('no crash point reached:\n' + ''.join(lines[-30:]))
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-    output = ''.join(lines)
+    output = run_until_killed([sys.executable, CRASH_WRITER, work_dir, target], 'CRASH_POINT',
+                              timeout=600)
     assert 'FIRST_WRITE_DONE' in output
     return output
 

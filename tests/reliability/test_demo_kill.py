@@ -31,9 +31,9 @@ from demo_helpers import (
     holder_pid_in,
     leftovers,
     run_demo,
-    tree_hashes,
     write_demo_config,
 )
+from tool_helpers import tree_hashes
 
 from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
 

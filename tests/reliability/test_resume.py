@@ -10,21 +10,16 @@ done), then resumed with ``--resume`` (no value: the work dir's ``last_checkpoin
 import json
 import os
 import os.path as osp
-import signal
-import subprocess
-import time
 
 import numpy as np
 import pytest
 from reliability_helpers import (
     PYTHON,
-    REPO_ROOT,
     assert_same_state,
     data_options,
-    env,
     load_state,
-    nice_cmd,
     run_tool,
+    run_until_killed,
     write_run_config,
 )
 
@@ -36,29 +31,6 @@ def train_cmd(config: str, work_dir: str, tiny_data: str, resume: bool = False) 
             '--work-dir', work_dir, '--cfg-options', *data_options(tiny_data),
             'train_cfg.max_epochs=2',
             f'val_evaluator.0.dump_detections={osp.join(work_dir, "val_dets.npz")}']
-
-
-def run_until_killed(cmd: list, pattern: str, timeout: float = 240) -> str:
-    """Start ``cmd``, SIGKILL it as soon as a line of its output contains ``pattern``."""
-    proc = subprocess.Popen(nice_cmd(cmd), cwd=REPO_ROOT, env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines, deadline = [], time.time() + timeout
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if pattern in line:
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-            assert time.time() < deadline, 'training did not reach the kill point in time'
-        else:
-            raise AssertionError('training ended before the kill point:\n' + ''.join(lines[-40:]))
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-    return ''.join(lines)
 
 
 @pytest.mark.slow
