@@ -57,7 +57,9 @@ def test_index_lists_every_config_once():
 def test_results_only_where_measured():
     # docs/model_zoo.md, "Measured with point3d_mm's tools".
     measured = {'point3d_demo_synthetic': (90.43, 85.64),
-                'point3d_demo_synthetic_t1': (13.36, 11.39)}
+                'point3d_demo_synthetic_t1': (13.36, 11.39),
+                'point3d_demo_synthetic_twa_l2t': (83.15, 82.09),
+                'point3d_demo_synthetic_twa_raw': (92.53, 91.25)}
     for name, model in indexed_models().items():
         if name not in measured:
             assert 'Results' not in model, name
