@@ -23,6 +23,7 @@ from reliability_helpers import (
     write_numbered_video,
     write_run_config,
 )
+from tool_helpers import tree_hashes
 
 #: The child's file-size limit: above every first (small) write, below every second one.
 LIMIT = 20_000
@@ -99,17 +100,6 @@ def run_writers(folder: str, video: str, limited: bool) -> dict:
     return json.loads(line[len('ERRORS '):])
 
 
-def snapshot(folder: str) -> dict:
-    """{relative path: bytes} of every file under a folder."""
-    files = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            path = osp.join(root, name)
-            with open(path, 'rb') as f:
-                files[osp.relpath(path, folder)] = f.read()
-    return files
-
-
 @pytest.fixture(scope='module')
 def disk_full(tmp_path_factory):
     """Every writer run twice: once freely (the previous complete files), then under the
@@ -118,9 +108,9 @@ def disk_full(tmp_path_factory):
     video = str(tmp_path_factory.mktemp('video') / 'clip.avi')
     write_numbered_video(video, 6)
     assert run_writers(folder, video, limited=False) == {}
-    before = snapshot(folder)
+    before = tree_hashes(folder)
     errors = run_writers(folder, video, limited=True)
-    return folder, before, snapshot(folder), errors
+    return folder, before, tree_hashes(folder), errors
 
 
 @pytest.mark.parametrize('writer', sorted(WRITERS))
