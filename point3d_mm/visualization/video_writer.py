@@ -160,21 +160,22 @@ class AnnotatedVideoWriter:
         if self._atomic is None:
             return
         atomic, self._atomic = self._atomic, None
-        failed = None  # the encoder's own failure at the end (ffmpeg: a full disk)
+        # Raised here, unless the caller already has an error of its own: the encoder's
+        # failure at the end (ffmpeg: a full disk), or a video without frames.
+        own_error = None
         if self._writer is not None:
             try:
                 self._writer.release()
             except (OSError, RuntimeError) as failure:
-                failed = failure
-        empty = error is None and failed is None and self.frames == 0
-        if empty:
-            error = ValueError(f'{self.path}: no frame was written')
-        error = error or failed
+                own_error = failure
+        if error is None and own_error is None and self.frames == 0:
+            own_error = ValueError(f'{self.path}: no frame was written')
+        error = error or own_error
         if error is None:
             atomic.__exit__(None, None, None)
         else:  # deletes the temporary file (a full disk comes back as one OSError)
             atomic.__exit__(type(error), error, error.__traceback__)
-        if empty or (failed is not None and error is failed):
+        if error is own_error and own_error is not None:
             raise error
 
     def __enter__(self) -> 'AnnotatedVideoWriter':
