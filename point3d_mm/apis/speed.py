@@ -12,8 +12,6 @@ tests/performance/test_speed_options.py and timed by tools/analysis/benchmark.py
 * :func:`recommended_options`: the set that pays off on the model's device (on a CPU with
   native bf16, channels_last + bf16: 2.4x at paper scale; on a CPU without it, where bf16 is
   emulated and about 10x slower, channels_last alone: 1.13x; docs/benchmarks.md).
-* :data:`CHEAPER_3D_HEADS`, :data:`FAST_3D_HEAD`: config overrides of a cheaper temporal
-  part (a model change, not a speed option: it needs its own training).
 
 Example::
 
@@ -32,21 +30,6 @@ from torch import nn
 
 AUTOCAST_DTYPES = ('bfloat16', 'float16')
 COMPILED_PARTS = ('backbone', 'point_head', 'neck', 'cls_head')
-
-#: Cheaper temporal parts (``cfg_options`` of :func:`point3d_mm.apis.init_detector`, or
-#: ``--cfg-options``), cheapest last. The paper's 3D Head runs its ResNet3d on the full 64x64
-#: map (stem stride 1); 'stem stride 2' halves it to 32x32 in the stem convolution, as an
-#: image ResNet's stem does, so every stage runs on a quarter of the positions (4-6x less
-#: 3D Head time at paper scale on CPU); 'stem + pool stride 2' also strides the stem's
-#: pooling (16x16, 11-15x less). They change the model, so they need training of their own
-#: and are not the configs' default (no accuracy has been measured): docs/benchmarks.md.
-CHEAPER_3D_HEADS = {
-    'stem stride 2': {'model.cls_head.backbone.conv1_stride_s': 2},
-    'stem + pool stride 2': {'model.cls_head.backbone.conv1_stride_s': 2,
-                             'model.cls_head.backbone.pool1_stride_s': 2},
-}
-#: The cheaper 3D Head option benchmarked against the paper's (see CHEAPER_3D_HEADS).
-FAST_3D_HEAD = CHEAPER_3D_HEADS['stem stride 2']
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:

@@ -1,16 +1,19 @@
-"""Smoke test of tools/analysis/benchmark.py's timing helpers (the benchmark itself is a
-script, run by hand: see docs/benchmarks.md)."""
+"""The measuring machinery behind tools/analysis/benchmark*.py: point3d_mm.utils.benchmark
+(timing, memory readers, the machine) checked against independent readings, and the model
+runners of point3d_mm.apis.benchmark on the tiny model (the benchmarks themselves are run by
+hand: docs/benchmarks.md)."""
+import os
+import sys
+
+import psutil
 import pytest
 from performance_helpers import tiny_detector
-from tool_helpers import load_tool
+
+from point3d_mm.apis import benchmark
+from point3d_mm.utils import benchmark as measuring
 
 
-@pytest.fixture(scope='module')
-def benchmark():
-    return load_tool('analysis/benchmark.py')
-
-
-def test_clip_and_streaming_rows(benchmark):
+def test_clip_and_streaming_rows():
     row = benchmark.time_modes(tiny_detector(), clip_len=4, frames=2, warmup=1)
     assert row['clip']['frames'] == row['stream']['frames'] == 2
     # The ratio is the two medians' (not a constant), and fps is the median latency's inverse.
@@ -19,16 +22,73 @@ def test_clip_and_streaming_rows(benchmark):
     assert 'x' in benchmark.format_inference_row(dict(config='tiny', **row))
 
 
-def test_machine_is_reported(benchmark):
-    info = benchmark.machine_info('cpu')
-    assert info['cpu'] and info['logical_cores'] >= 1 and info['torch']
+def test_machine_is_reported():
+    info = measuring.machine_info('cpu', threads=3)
+    assert info['cpu'] and info['logical_cores'] == os.cpu_count() and info['torch']
+    assert info['threads'] == 3 and info['device'] == 'cpu' and 'gpu' not in info
+    with open('/proc/cpuinfo') as f:
+        flags = next(line for line in f if line.startswith('flags')).split()
+    assert info['cpu_flags'] == [flag for flag in measuring.CPU_FLAGS if flag in flags]
 
 
-def test_test_loop_and_part_profile(benchmark):
+def test_latency_stats_and_median_time_by_hand():
+    stats = measuring.latency_stats([0.010, 0.030, 0.020, 0.040])
+    assert stats['ms_median'] == pytest.approx(25.0) and stats['ms_min'] == pytest.approx(10.0)
+    assert stats['ms_mean'] == pytest.approx(25.0) and stats['fps'] == pytest.approx(40.0)
+    calls = []
+    result, median, times = measuring.median_time(lambda: calls.append(1) or len(calls), 3,
+                                                  warmup=2)
+    assert (result, len(calls), len(times)) == (5, 5, 3) and median == sorted(times)[1]
+
+
+def test_memory_readers_agree_with_psutil():
+    rss = psutil.Process().memory_info().rss / 2**20
+    assert measuring.proc_status_mb('VmRSS') == pytest.approx(rss, rel=0.05)
+    assert measuring.peak_rss_mb() >= measuring.proc_status_mb('VmRSS')
+    assert measuring.proc_status_mb('NoSuchKey') is None
+    assert measuring.reset_peak_cuda('cpu') is None and measuring.peak_cuda_mb('cpu') is None
+
+
+def test_run_measured_sees_a_child_allocation():
+    # The child touches 300 MB: its kernel peak RSS must show them, and its output returns.
+    code = 'b = bytearray(300 * 2**20); print("done", len(b))'
+    run = measuring.run_measured([sys.executable, '-c', code], poll=0.01)
+    assert run['returncode'] == 0 and run['output'].strip() == f'done {300 * 2**20}'
+    assert run['ru_maxrss_mb'] >= 300 and run['wall_s'] > 0
+    failed = measuring.run_measured([sys.executable, '-c', 'raise SystemExit(3)'])
+    assert failed['returncode'] == 3
+
+
+def test_test_loop_and_part_profile():
     model = tiny_detector(4)
-    row = benchmark.test_loop_section(model, clip_frames=2, batches=2, frame_batch=2)
+    row = benchmark.test_loop_row(model, clip_frames=2, batches=2, frame_batch=2)
     assert row['clip']['frames'] == 2 and row['cached']['batches'] == 2
     assert row['ratio'] == pytest.approx(row['clip']['ms_median'] / row['cached']['ms_median'])
     parts = benchmark.part_profile(model, repeats=1)
     assert {'backbone', 'point_head', 'twa', 'head_3d'} <= set(parts)
     assert all(parts[name] > 0 for name in ('backbone', 'point_head', 'twa', 'head_3d'))
+
+
+def test_paper_speed_variants_cover_the_gpu_precisions():
+    config = benchmark.config_path('paper')
+    names = [name for name, *_ in benchmark.paper_speed_variants('cuda', config)]
+    assert names[:3] == ['paper, fp32', 'paper, channels_last',
+                         'paper, channels_last + float16']
+    options = {name: opts for name, _, _, opts in
+               benchmark.paper_speed_variants('cuda', config)}
+    assert options['paper, channels_last + float16'] == dict(channels_last=True,
+                                                             dtype='float16')
+    assert 'fp16 autocast' in benchmark.speed_variants('cuda')
+    assert 'fp16 autocast' not in benchmark.speed_variants('cpu')
+
+
+@pytest.mark.slow
+def test_paper_speed_section_on_the_tiny_config():
+    speed = benchmark.paper_speed('cpu', frames=1, config=benchmark.config_path('tiny'),
+                                  repeats=1, clip_len=4, frame_batch=2, paper_only=True)
+    assert speed['clip_len'] == 4 and speed['rows'][0]['model'] == 'paper, fp32'
+    for row in speed['rows']:
+        assert row['cached_fps'] == pytest.approx(1000 / row['cached_ms_per_frame'])
+        assert row['vs_peer'] == pytest.approx(row['ms_median'] / speed['peer'][0]['ms_per_clip'])
+    assert {(p['channels_last'], p['dtype']) for p in speed['peer']} == {
+        (row['channels_last'], row['dtype']) for row in speed['rows']}

@@ -1,10 +1,14 @@
-"""tools/analysis/benchmark_train_memory.py: its measuring function end to end on the tiny
-model (in this process: a fresh one per case costs 20 s of imports), the report's JSON keys,
-and the clips-per-GPU arithmetic on given numbers."""
+"""tools/analysis/benchmark_train_memory.py and its machinery (point3d_mm.apis.benchmark):
+the measuring function end to end on the tiny model (in this process: a fresh one per case
+costs 20 s of imports), the report's JSON keys, the plan of cases and the clips-per-GPU
+arithmetic on given numbers."""
 import json
 
 import pytest
 from tool_helpers import load_tool
+
+from point3d_mm.apis import benchmark as bench
+from point3d_mm.utils.fileio import dump_json
 
 CASE_KEYS = {'config', 'option', 'batch', 'clip_len', 'input_size', 'device', 'threads',
              'params', 'params_total', 'weights_mb', 'optimizer_state_mb', 'grads_mb',
@@ -14,11 +18,11 @@ SUMMARY_KEYS = {'config', 'option', 'fixed_mb', 'per_clip_mb', 'split',
 
 
 @pytest.fixture(scope='module')
-def bench():
+def script():
     return load_tool('analysis/benchmark_train_memory.py')
 
 
-def test_measuring_function_end_to_end(bench, tmp_path):
+def test_measuring_function_end_to_end(tmp_path):
     config = bench.config_path('tiny')
     cases = []
     for option, batch in (('fp32', 1), ('fp32', 2), ('bf16+cp', 1)):
@@ -42,15 +46,15 @@ def test_measuring_function_end_to_end(bench, tmp_path):
     assert SUMMARY_KEYS <= set(fp32) and fp32['split'] == 'fit'
     assert set(fp32['clips_per_gpu']) == {'16', '32'}
     assert bf16_cp['split'] == 'gradients'  # no bf16 fit to take the fixed part from
-    text = bench.format_report(report)
+    text = bench.format_memory_report(report)
     assert text.splitlines()[0] == '$ benchmark_train_memory.py --configs tiny'
     path = tmp_path / 'report.json'
-    bench._write_progress(report, str(path))
+    dump_json(report, str(path))
     assert set(json.loads(path.read_text())) == {'command', 'device', 'threads', 'headroom',
                                                  'gpu_sizes_gb', 'cases', 'summary'}
 
 
-def test_options_switch_the_model(bench):
+def test_options_switch_the_model():
     cfg = bench.build_training_config(bench.config_path('tiny'), 'bf16+cp')
     assert cfg.model.backbone.with_cp is True
     assert cfg.model.train_cfg.autocast_dtype == 'bfloat16'
@@ -59,7 +63,7 @@ def test_options_switch_the_model(bench):
     assert fp32.model.train_cfg.get('autocast_dtype') is None
 
 
-def test_clips_per_gpu_by_hand(bench):
+def test_clips_per_gpu_by_hand():
     # 16 GiB with 15 % free: 16 * 1024 * 0.85 = 13926.4 MB; (13926.4 - 700) / 600 = 22.04
     assert bench.clips_per_gpu(16, base_mb=700, per_clip_mb=600) == 22
     # 32 GiB: 27852.8 MB; (27852.8 - 700) / 600 = 45.25
@@ -68,7 +72,7 @@ def test_clips_per_gpu_by_hand(bench):
     assert bench.clips_per_gpu(16, base_mb=20000, per_clip_mb=600) == 0  # never negative
 
 
-def test_fixed_and_per_clip_split_by_hand(bench):
+def test_fixed_and_per_clip_split_by_hand():
     def case(config, option, batch, growth, size=256):
         return dict(config=config, option=option, batch=batch, growth_mb=growth, step_s=1.0,
                     clip_len=16, input_size=size, grads_mb=150.0, weights_mb=100.0,
@@ -96,7 +100,7 @@ def test_fixed_and_per_clip_split_by_hand(bench):
     assert bench.fit_line({1: 10.0, 2: 14.0, 3: 18.0}) == pytest.approx((6.0, 4.0))
 
 
-def test_scaling_from_a_smaller_geometry_by_hand(bench):
+def test_scaling_from_a_smaller_geometry_by_hand():
     def case(config, option, batch, growth, size):
         return dict(config=config, option=option, batch=batch, growth_mb=growth, step_s=1.0,
                     clip_len=16, input_size=size, grads_mb=150.0, weights_mb=100.0,
@@ -122,3 +126,28 @@ def test_scaling_from_a_smaller_geometry_by_hand(bench):
     other = rows[('b', 'bf16', 256)]
     assert other['split'] == 'ratio of a' and other['estimated']
     assert other['per_clip_mb'] == pytest.approx(500 * 80 / 150)
+
+
+def test_command_line_plans_the_cases(script):
+    args = script.parse_args(['--configs', 'ucf24', 'jhmdb', '--batches', '1', '2',
+                              '--options', 'fp32', 'cp', '--scaled-options', 'bf16'])
+    assert args.split_configs == ['ucf24'] and args.scaled_configs == ['ucf24']
+    assert script.plan_cases(args) == [
+        ('ucf24', 'fp32', 1, None), ('ucf24', 'fp32', 2, None), ('ucf24', 'cp', 1, None),
+        ('ucf24', 'cp', 2, None), ('ucf24', 'fp32', 1, 128), ('ucf24', 'fp32', 2, 128),
+        ('ucf24', 'bf16', 1, 128), ('ucf24', 'bf16', 2, 128), ('jhmdb', 'fp32', 1, None),
+        ('jhmdb', 'cp', 1, None)]
+    cuda = script.parse_args(['--device', 'cuda'])
+    assert cuda.options == ['fp32', 'fp16', 'cp', 'fp16+cp']
+    with pytest.raises(SystemExit):
+        script.parse_args(['--options', 'fp16'])  # fp16 AMP needs CUDA
+
+
+def test_fp16_option_is_mmengines_amp_wrapper(monkeypatch):
+    monkeypatch.setattr('torch.cuda.is_available', lambda: True)
+    cfg = bench.build_training_config(bench.config_path('tiny'), 'fp16+cp')
+    wrappers = [value for value in cfg.optim_wrapper.values()
+                if isinstance(value, dict) and 'optimizer' in value] or [cfg.optim_wrapper]
+    assert wrappers and all(w['type'] == 'AmpOptimWrapper' for w in wrappers)
+    assert cfg.model.backbone.with_cp is True
+    assert cfg.model.train_cfg.get('autocast_dtype') is None
