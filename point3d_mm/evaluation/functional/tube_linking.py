@@ -41,16 +41,18 @@ class _Rows(NamedTuple):
 
 
 class TubeLinker:
-    """Link per-frame detections of one video into per-class action tubes.
+    """Link per-frame detections of one video into per-class action tubes, greedily online.
 
-    Online linking in the manner of Gkioxari & Malik (2015) as used by ACT, MOC-Detector and
-    YOWO: frames are visited in order (all classes in one pass); every tube alive at frame t
-    may take one detection of its own class, with link score ``s(last box) + s(detection) +
-    iou_weight · IoU(predicted box, detection)``; pairs are assigned greedily by decreasing
-    link score among those with ``IoU >= link_iou_thr``. The predicted box follows a
-    constant-velocity fit to the tube's last ``motion_window`` boxes, which keeps two actors
-    of one class apart when they cross (``motion_window=1`` links to the last box, as the
-    original linking does).
+    Online linking as in ACT (Kalogeiton et al. 2017) and MOC-Detector, a greedy, one-pass
+    form of Gkioxari & Malik's (2015) linking: frames are visited in order (all classes in
+    one pass); every tube alive at frame t may take one detection of its own class, with
+    link score ``s(last box) + s(detection) + iou_weight · IoU(predicted box, detection)``;
+    pairs are assigned greedily by decreasing link score among those with ``IoU >=
+    link_iou_thr``. The predicted box follows a constant-velocity fit to the tube's last
+    ``motion_window`` boxes, which keeps two actors of one class apart when they cross
+    (``motion_window=1`` links to the last box, as the original linking does). The paper's
+    own linking, a Viterbi search for the best path of the whole video, is
+    :class:`~point3d_mm.evaluation.functional.ViterbiTubeLinker`.
     A tube survives ``max_gap`` frames without a detection (boxes are interpolated over the
     gap) and ends after that, so an actor who leaves and comes back starts a new tube.
     Unassigned detections start new tubes.
@@ -64,19 +66,40 @@ class TubeLinker:
     Memory is O(frames × detections per frame): the videos' detections and their tubes.
 
     Args:
-        score_thr: Detections scored below are ignored.
-        frame_nms_thr: Per frame and class NMS IoU threshold before linking (1.0: none).
-        max_per_frame: Detections kept per frame and class after NMS.
-        iou_weight: λ, the weight of the IoU in the link score.
+        score_thr: Detections scored below are ignored: low scores are mostly background
+            and other classes' actors (the decoder reports the top classes of every box),
+            and each would start a tube, so linking cost would grow with the decoder's
+            output size.
+        frame_nms_thr: Per frame and class NMS IoU threshold before linking (1.0: none). A
+            tube takes one detection per frame, so a near-duplicate box would start a
+            parallel tube along the same actor, a false positive in video-AP. 0.6 and the
+            cap below are ACT's linking values (also mmaction2's ``link_tubes``).
+        max_per_frame: Detections kept per frame and class after NMS: bounds the tubes
+            started and the (tube, detection) pairs scored per frame.
+        iou_weight: λ, the weight of the IoU in the link score: how much spatial
+            continuity counts against detection scores when tubes compete for a detection.
         link_iou_thr: A detection may extend a tube only with IoU >= this to the predicted
-            box.
-        max_gap: Consecutive frames without a detection that a tube survives.
-        motion_window: Detected boxes the motion model is fitted to; 1 predicts the last box.
+            box: below it the detection is another actor or a false positive, and linking
+            it would drag the tube off its actor. Low (0.2) because the IoU term of the
+            link score already ranks the candidates; this only rules out the implausible.
+        max_gap: Consecutive frames without a detection that a tube survives: detectors
+            miss frames (occlusion, blur), and without bridging each miss would split a
+            tube in two, each far from the true tube in spatio-temporal IoU; beyond it (5
+            frames, 0.2 s at 25 fps) the actor is taken to have left.
+        motion_window: Detected boxes the motion model is fitted to; 1 predicts the last
+            box. A fit over several boxes averages out their jitter, so crossing actors of
+            one class keep their tubes.
         trim_score: Frames scored below this push the Viterbi trimming towards background;
-            0 disables trimming.
-        switch_penalty: Cost of one action/background change in the trimming.
-        min_length: Shorter tubes (in frames, gaps included) are dropped.
-        tube_nms_thr: Tube NMS threshold per class (tube IoU of ``protocol``); None for none.
+            0 disables trimming. Needed for untrimmed videos (UCF101-24), where a tube
+            would otherwise run on through the frames after the action ends.
+        switch_penalty: Cost of one action/background change in the trimming: a dip
+            shorter than it is worth does not cut a tube in two.
+        min_length: Shorter tubes (in frames, gaps included) are dropped: tubes of one or
+            two detections are nearly always false positives.
+        tube_nms_thr: Tube NMS threshold per class (tube IoU of ``protocol``); None for
+            none. Duplicate tubes of one actor (from duplicates the frame NMS kept) are
+            false positives; 0.3 is the threshold ACT's evaluation applies
+            (``ACT_EVAL_TUBE_NMS_THR``), so the tubes are the same under either protocol.
         protocol: Box convention for IoUs, ``'act'`` (+1) or ``'voc'``.
     """
 
