@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import point3d_mm  # noqa: F401  (applies the patches)
-from point3d_mm.utils.compat import CheckpointSecurityError
 from point3d_mm.utils.fileio import atomic_write
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,45 +44,6 @@ def test_numpy_nan_alias_for_mmaction_ava_evaluation():
     # AVA evaluation's compute_average_precision returns np.NAN when there is no ground truth.
     from mmaction.evaluation.functional.ava_evaluation.metrics import compute_average_precision
     assert np.isnan(compute_average_precision(None, None))
-
-
-class Evil:
-
-    def __reduce__(self):
-        return (os.system, ('echo pwned',))
-
-
-def test_checkpoint_with_arbitrary_callable_is_refused(tmp_path):
-    from mmengine.runner.checkpoint import _load_checkpoint
-    path = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {}, 'meta': Evil()}, path)
-    with pytest.raises(CheckpointSecurityError) as error:
-        _load_checkpoint(str(path), map_location='cpu')
-    message = str(error.value)
-    assert 'evil.pth' in message and 'system' in message
-    assert 'weights_only=False' not in message
-
-
-def test_mmengine_checkpoint_loads_weights_only(tmp_path):
-    """A checkpoint holding what mmengine's Runner saves loads through the allow-list."""
-    from mmengine.logging import HistoryBuffer, MessageHub
-    from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
-    hub = MessageHub.get_instance('compat_test')
-    hub.update_scalar('train/loss', np.float32(0.5))
-    hub.update_scalar('train/loss', 0.25)
-    hub.update_info('iter', 3)
-    checkpoint = dict(
-        meta=dict(epoch=1, iter=3, seed=np.int64(7), scores=np.arange(3, dtype=np.float32)),
-        state_dict={'w': torch.ones(2)},
-        message_hub=hub.state_dict())
-    path = str(tmp_path / 'epoch_1.pth')
-    save_checkpoint(checkpoint, path)
-    loaded = _load_checkpoint(path, map_location='cpu')
-    buffer = loaded['message_hub']['log_scalars']['train/loss']
-    assert isinstance(buffer, HistoryBuffer)
-    assert buffer.mean() == pytest.approx(0.375) and buffer.current() == 0.25
-    assert loaded['meta']['seed'] == 7
-    np.testing.assert_array_equal(loaded['meta']['scores'], [0, 1, 2])
 
 
 def test_history_buffer_pickles_without_getattr():

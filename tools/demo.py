@@ -43,8 +43,7 @@ from point3d_mm.apis import (
     iter_frame_detections,
     linker_config,
 )
-from point3d_mm.utils.compat import CheckpointDamagedError, CheckpointSecurityError
-from point3d_mm.utils.config_checks import ConfigKeyError
+from point3d_mm.utils.cli import exit_on_user_error
 from point3d_mm.utils.fileio import dump_json
 from point3d_mm.utils.video import (
     LiveFrameReader,
@@ -222,21 +221,12 @@ def write_annotated_video(video: str, tubes, visualizer: Point3DLocalVisualizer,
             progress.update()
 
 
-#: The errors of bad input (a missing or empty video, a checkpoint of another config, a bad
-#: config key, a camera or stream that cannot be opened) that the demo reports in one line
-#: rather than a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, ConfigKeyError, CheckpointDamagedError,
-               CheckpointSecurityError)
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
+    # bad input (a missing or empty video, a checkpoint of another config, a camera or stream
+    # that cannot be opened) and --show without a display: one line
+    with exit_on_user_error('demo.py', also=(NoDisplayError,)):
         run_live(args) if args.live else run(args)
-    except USER_ERRORS as error:
-        sys.exit(f'demo.py: {type(error).__name__}: {error}')
-    except NoDisplayError as error:  # --show without a display
-        sys.exit(f'demo.py: {error}')
 
 
 def run(args: argparse.Namespace) -> None:

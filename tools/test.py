@@ -16,15 +16,10 @@ from mmengine.runner import Runner
 
 import point3d_mm  # noqa: F401  (patches the stack and registers our parts before any build)
 from point3d_mm.engine.runner_setup import add_run_checks, prepare_launcher
-from point3d_mm.utils.compat import CheckpointDamagedError, CheckpointSecurityError
-from point3d_mm.utils.config_checks import ConfigKeyError, check_cfg_types, load_config
+from point3d_mm.utils.cli import exit_on_user_error
+from point3d_mm.utils.config_checks import check_cfg_types, load_config
 from point3d_mm.utils.fileio import dump_json
 from point3d_mm.visualization import NoDisplayError
-
-#: The documented errors of bad input (a config key or value, a dataset file, a checkpoint)
-#: reported in one line and a non-zero exit rather than a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, ConfigKeyError, CheckpointDamagedError,
-               CheckpointSecurityError)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -124,10 +119,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
+    with exit_on_user_error('test.py', also=(NoDisplayError,)):
         run(args)
-    except (*USER_ERRORS, NoDisplayError) as error:
-        sys.exit(f'test.py: {type(error).__name__}: {error}')
 
 
 def run(args: argparse.Namespace) -> None:

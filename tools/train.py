@@ -18,13 +18,8 @@ from point3d_mm.engine.runner_setup import (
     prepare_launcher,
     resume_fallback,
 )
-from point3d_mm.utils.compat import CheckpointDamagedError, CheckpointSecurityError
-from point3d_mm.utils.config_checks import ConfigKeyError, check_cfg_types, load_config
-
-#: The documented errors of bad input (a config key or value, a dataset file, a checkpoint)
-#: reported in one line and a non-zero exit rather than a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, ConfigKeyError, CheckpointDamagedError,
-               CheckpointSecurityError)
+from point3d_mm.utils.cli import exit_on_user_error
+from point3d_mm.utils.config_checks import check_cfg_types, load_config
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -93,10 +88,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
+    with exit_on_user_error('train.py'):
         run(args)
-    except USER_ERRORS as error:
-        sys.exit(f'train.py: {type(error).__name__}: {error}')
 
 
 def run(args: argparse.Namespace) -> None:

@@ -29,7 +29,7 @@ def init_detector(config: Union[str, Config], checkpoint: Optional[str] = None,
         FileNotFoundError: the checkpoint does not exist.
         ValueError: the checkpoint's weights are not this model's (trained with another
             config): names the file and the first missing, unexpected and size-mismatched
-            keys. Also :class:`~point3d_mm.utils.compat.CheckpointDamagedError` (a
+            keys. Also :class:`~point3d_mm.utils.checkpoint.CheckpointDamagedError` (a
             ValueError) and ``CheckpointSecurityError`` from reading it.
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()

@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ..utils.compat import CheckpointDamagedError, verify_checkpoint
+from ..utils.checkpoint import CheckpointDamagedError, verify_checkpoint
 
 
 def apply_amp(cfg: Config) -> None:

@@ -5,115 +5,26 @@ each has a test in ``tests/test_compat.py`` that fails without it. This module i
 of ours, so it can run before the first ``mmaction`` import.
 """
 import builtins
-import errno
-import hashlib
 import os
-import pickle
-import re
 import sys
 import types
 import warnings
-import zipfile
-from typing import Any, List, Optional
+from typing import Any, List
 
 import numpy as np
 import torch
 
+from .checkpoint import (
+    CHECKPOINT_SUFFIXES,
+    allowed_checkpoint_globals,
+    load_checkpoint_file,
+    remove_sidecar,
+    save_checkpoint_file,
+    write_checkpoint,
+)
 from .fileio import atomic_open, atomic_write
 
 _APPLIED: List[str] = []
-
-
-class CheckpointSecurityError(pickle.UnpicklingError):
-    """A checkpoint needs globals outside the allow-list and was refused."""
-
-
-class CheckpointDamagedError(ValueError):
-    """A checkpoint file is damaged (truncated or altered): its content differs from its
-    ``.sha256`` sidecar, or torch's reader fails on it; the message names the file."""
-
-
-#: Files that mmengine's backend writes as checkpoints; each gets a ``<file>.sha256`` sidecar.
-CHECKPOINT_SUFFIXES = ('.pth', '.pt')
-
-
-def sidecar_path(checkpoint: Any) -> str:
-    """The ``<checkpoint>.sha256`` file holding the checkpoint's SHA-256 (sha256sum format)."""
-    return os.fspath(checkpoint) + '.sha256'
-
-
-def write_checkpoint(data: bytes, filepath: str) -> None:
-    """Write a checkpoint atomically, then its sidecar.
-
-    The old sidecar (of a checkpoint being overwritten) goes once the new bytes are written and
-    before the rename: an interruption can leave a checkpoint without sidecar (loaded
-    unchecked) but never one with another checkpoint's hash, and a full disk leaves both old
-    files as they were.
-    """
-    sidecar = sidecar_path(filepath)
-    with atomic_open(filepath) as f:
-        f.write(data)
-        f.flush()
-        if os.path.exists(sidecar):
-            os.unlink(sidecar)
-    line = f'{hashlib.sha256(data).hexdigest()}  {os.path.basename(filepath)}\n'
-    atomic_write(line.encode(), sidecar)
-
-
-def verify_checkpoint(path: Any) -> None:
-    """Check a checkpoint file against its sidecar or, without one, its zip structure.
-
-    Reads the whole file. A checkpoint without sidecar that is not a zip archive (torch's
-    legacy format) is not checked.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        CheckpointDamagedError: the file is damaged (truncated or altered).
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path} does not exist')
-    problem = (_sidecar_problem(path) if os.path.isfile(sidecar_path(path))
-               else _zip_problem(path))
-    if problem:
-        raise _damaged(path, problem)
-
-
-def _damaged(path: str, problem: str) -> CheckpointDamagedError:
-    return CheckpointDamagedError(
-        f'{path}: the checkpoint is damaged ({problem}); it was truncated or altered after it '
-        'was saved. Use an intact checkpoint (tools/train.py --resume falls back to the newest '
-        'intact one of the work dir)')
-
-
-def _sidecar_problem(path: str) -> Optional[str]:
-    """Why ``path`` does not match its sidecar, or None when it does."""
-    sidecar = sidecar_path(path)
-    with open(sidecar, 'rb') as f:
-        expected = f.read(64).decode('ascii', 'replace').lower()
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 22), b''):
-            digest.update(chunk)
-    if digest.hexdigest() != expected:
-        return (f'hash mismatch: its SHA-256 differs from the one in {sidecar}, '
-                f'{os.path.getsize(path)} bytes now')
-    return None
-
-
-def _zip_problem(path: str) -> Optional[str]:
-    """Why a zip-format checkpoint (torch >= 1.6) is unreadable, or None when its structure
-    and every member's CRC are intact (or it is not a zip archive)."""
-    with open(path, 'rb') as f:
-        if f.read(4) != b'PK\x03\x04':
-            return None
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except Exception as error:  # noqa: BLE001  (any failure to read the archive is damage:
-        # BadZipFile, NotImplementedError for a flipped compression method, EOFError, ...)
-        return f'not a readable zip archive: {type(error).__name__}: {error}'
-    return f'member {bad} fails its CRC check' if bad else None
 
 
 def patch_mmaction_missing_drn() -> None:
@@ -159,85 +70,21 @@ def patch_numpy_removed_aliases() -> None:
             _APPLIED.append(f'numpy_{alias}_alias')
 
 
-def _allowed_checkpoint_globals() -> list:
-    from mmengine.logging import HistoryBuffer
-    dtype_classes = {type(np.dtype(name)) for name in (
-        'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
-        'float16', 'float32', 'float64', 'complex64', 'complex128', 'str', 'object')}
-    return [
-        HistoryBuffer,
-        np._core.multiarray.scalar,
-        np._core.multiarray._reconstruct,
-        np.ndarray,
-        np.dtype,
-        *sorted(dtype_classes, key=lambda cls: cls.__name__),
-    ]
-
-
 class _WeightsOnlyTorch:
-    """Proxy of the ``torch`` module whose ``load`` always uses ``weights_only=True``.
+    """Proxy of the ``torch`` module whose ``load`` and ``save`` are the checked ones of
+    :mod:`point3d_mm.utils.checkpoint`.
 
     Installed as the ``torch`` name of ``mmengine.runner.checkpoint`` so that every checkpoint
     mmengine reads (``load_from``, ``resume``, ``init_cfg`` Pretrained) goes through the
-    restricted unpickler. Globals outside the allow-list are refused with their names, never
-    by falling back to ``weights_only=False``.
+    restricted unpickler and the integrity checks, and every checkpoint it saves carries its
+    weights' digest.
     """
 
     def __getattr__(self, name: str) -> Any:
         return getattr(torch, name)
 
-    @staticmethod
-    def load(f: Any, *args: Any, **kwargs: Any) -> Any:
-        """``torch.load`` with ``weights_only=True``; a file with a sidecar is checked first.
-
-        Raises:
-            CheckpointDamagedError: the file differs from its sidecar, or torch's reader fails
-                on it (truncated, bytes flipped).
-            CheckpointSecurityError: the checkpoint needs globals outside the allow-list.
-        """
-        kwargs['weights_only'] = True
-        is_path = isinstance(f, (str, os.PathLike))
-        source = os.fspath(f) if is_path else 'checkpoint stream'
-        if is_path and os.path.isfile(sidecar_path(f)):
-            verify_checkpoint(f)
-        try:
-            return torch.load(f, *args, **kwargs)
-        except Exception as error:
-            problem = _zip_problem(source) if is_path and os.path.isfile(source) else None
-            if problem is None and _is_refusal(error):
-                raise _refused(source, error) from None
-            if problem is None and _is_read_failure(error):
-                problem = f'{type(error).__name__}: {str(error).splitlines()[0][:200]}'
-            if problem is None:
-                raise
-            raise _damaged(source, problem) from None
-
-
-def _is_refusal(error: BaseException) -> bool:
-    """Whether torch's weights-only unpickler refused a global (not a damaged pickle)."""
-    return isinstance(error, pickle.UnpicklingError) and bool(
-        re.search(r'GLOBAL |allowlisted|reduce for unrecognized function', str(error)))
-
-
-def _is_read_failure(error: BaseException) -> bool:
-    """Whether torch failed reading the file's bytes: its zip reader, a truncated stream
-    (``OSError: [Errno 22]`` from its file reader, EOFError) or a pickle that is not one."""
-    if isinstance(error, OSError):
-        return error.errno == errno.EINVAL
-    if isinstance(error, RuntimeError):
-        return bool(re.search(r'PytorchStreamReader|inline_container|hasRecord|record size',
-                              str(error)))
-    return isinstance(error, (EOFError, pickle.UnpicklingError, UnicodeDecodeError))
-
-
-def _refused(source: str, error: BaseException) -> CheckpointSecurityError:
-    names = sorted(set(re.findall(r'GLOBAL ([\w.]+)', str(error)))) or ['unknown']
-    return CheckpointSecurityError(
-        f'{source}: refused to load a checkpoint that needs globals outside the '
-        f'allow-list: {", ".join(names)}. point3d_mm never unpickles arbitrary '
-        'objects; re-save the checkpoint with only tensors and plain containers, or '
-        'add the class to point3d_mm.utils.compat._allowed_checkpoint_globals if you '
-        'trust it.')
+    load = staticmethod(load_checkpoint_file)
+    save = staticmethod(save_checkpoint_file)
 
 
 def _history_buffer_getstate(self: Any) -> dict:
@@ -250,12 +97,12 @@ def _history_buffer_getstate(self: Any) -> dict:
 
 
 def patch_checkpoint_weights_only() -> None:
-    """Load mmengine checkpoints with ``weights_only=True`` and an explicit allow-list; a
-    checkpoint whose bytes differ from its sidecar, or that torch cannot read, is refused
-    with :class:`CheckpointDamagedError` (see :class:`_WeightsOnlyTorch`)."""
+    """Load mmengine checkpoints with ``weights_only=True`` and an explicit allow-list, checked
+    against their sidecar and their weights' digest; save them with that digest (see
+    :mod:`point3d_mm.utils.checkpoint`)."""
     import mmengine.runner.checkpoint as checkpoint_module
     from mmengine.logging import HistoryBuffer
-    torch.serialization.add_safe_globals(_allowed_checkpoint_globals())
+    torch.serialization.add_safe_globals(allowed_checkpoint_globals())
     HistoryBuffer.__getstate__ = _history_buffer_getstate
     checkpoint_module.torch = _WeightsOnlyTorch()
     _APPLIED.append('checkpoint_weights_only')
@@ -275,8 +122,8 @@ def patch_atomic_local_writes() -> None:
     ``tools/test.py --out-metrics``) go through ``LocalBackend.put``/``put_text``, which open
     the final path and write in place. ``CheckpointHook`` writes the ``last_checkpoint``
     pointer with a plain ``open(path, 'w')``: the module's ``open`` writes atomically too.
-    A checkpoint (:data:`CHECKPOINT_SUFFIXES`) is followed by its ``<file>.sha256``
-    (:func:`write_checkpoint`), checked when it is loaded, and removed with it.
+    A checkpoint (``checkpoint.CHECKPOINT_SUFFIXES``) is followed by its ``<file>.sha256``
+    (``checkpoint.write_checkpoint``), checked when it is loaded, and removed with it.
     """
     import mmengine.hooks.checkpoint_hook as checkpoint_hook
     from mmengine.fileio.backends.local_backend import LocalBackend
@@ -295,9 +142,7 @@ def patch_atomic_local_writes() -> None:
     def remove(self: Any, filepath: Any) -> None:
         # CheckpointHook removes old and superseded best checkpoints through the backend
         original_remove(self, filepath)
-        sidecar = sidecar_path(filepath)
-        if str(filepath).endswith(CHECKPOINT_SUFFIXES) and os.path.isfile(sidecar):
-            os.unlink(sidecar)
+        remove_sidecar(filepath)
 
     LocalBackend.put = put
     LocalBackend.put_text = put_text

@@ -15,7 +15,7 @@ from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
 from reliability_helpers import PYTHON, data_options, run_tool, write_run_config
 
 from point3d_mm.engine import runner_setup
-from point3d_mm.utils.compat import (
+from point3d_mm.utils.checkpoint import (
     CheckpointDamagedError,
     CheckpointSecurityError,
     sidecar_path,

@@ -13,7 +13,7 @@ import pytest
 import torch
 from reliability_helpers import PYTHON, TINY_CONFIG, data_options, run_tool, write_run_config
 
-from point3d_mm.utils.compat import CheckpointSecurityError
+from point3d_mm.utils.checkpoint import CheckpointSecurityError
 from point3d_mm.utils.safe_pickle import UnsafePickleError
 
 

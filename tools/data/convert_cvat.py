@@ -14,10 +14,12 @@ import argparse
 import os.path as osp
 import sys
 
-from point3d_mm.structures.act_format import dump_act
 from point3d_mm.datasets.preparation.cvat import cvat_to_act, read_cvat_video
-from point3d_mm.datasets.preparation.frame_extraction import FRAME_TMPL, count_frames
+from point3d_mm.datasets.preparation.frame_extraction import count_frames
 from point3d_mm.datasets.preparation.ucf24_corrected import read_name_list
+from point3d_mm.structures.act_format import dump_act
+from point3d_mm.utils.cli import exit_on_user_error
+from point3d_mm.utils.video import FRAME_TMPL
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,7 +58,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    try:
+    with exit_on_user_error('convert_cvat.py', also=(OSError,)):
         sys.exit(main())
-    except (OSError, ValueError) as error:  # bad input: one line naming the file, no trace
-        sys.exit(f'error: {error}')

@@ -10,8 +10,13 @@ labels, resolution) used by ACT, MOC and YOWO. Example::
 import argparse
 import sys
 
+from point3d_mm.datasets.preparation.ucf24_corrected import (
+    corrected_to_act,
+    load_corrected_annotations,
+    read_name_list,
+)
 from point3d_mm.structures.act_format import dump_act
-from point3d_mm.datasets.preparation.ucf24_corrected import (corrected_to_act, load_corrected_annotations, read_name_list)
+from point3d_mm.utils.cli import exit_on_user_error
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,7 +45,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    try:
+    with exit_on_user_error('convert_ucf24_corrected.py', also=(OSError,)):
         sys.exit(main())
-    except (OSError, ValueError) as error:  # bad input: one line naming the file, no trace
-        sys.exit(f'error: {error}')

@@ -15,9 +15,11 @@ failures and frame-count mismatches are listed per video at the end, and the exi
 import argparse
 import sys
 
-from point3d_mm.structures.act_format import load_act
-from point3d_mm.datasets.preparation.frame_extraction import (FRAME_TMPL, extract_videos, find_videos)
+from point3d_mm.datasets.preparation.frame_extraction import extract_videos, find_videos
 from point3d_mm.datasets.preparation.ucf24_corrected import read_name_list
+from point3d_mm.structures.act_format import load_act
+from point3d_mm.utils.cli import exit_on_user_error
+from point3d_mm.utils.video import FRAME_TMPL
 
 
 def parse_args() -> argparse.Namespace:
@@ -66,7 +68,5 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-    try:
+    with exit_on_user_error('extract_frames.py', also=(OSError,)):
         sys.exit(main())
-    except (OSError, ValueError) as error:  # bad input: one line naming the file, no trace
-        sys.exit(f'error: {error}')
