@@ -14,6 +14,7 @@ from ..functional import (
     FRAME_SETS,
     VIDEO_AVERAGE_THRS,
     TubeLinker,
+    ViterbiTubeLinker,
     check_protocol,
     class_agnostic,
     frame_ap,
@@ -25,6 +26,7 @@ from ..functional import (
 
 # The linker is pure numpy (evaluation.functional); registering it here lets configs name it.
 TASK_UTILS.register_module(module=TubeLinker)
+TASK_UTILS.register_module(module=ViterbiTubeLinker)
 
 
 class _ActionDetectionMetric(BaseMetric):
