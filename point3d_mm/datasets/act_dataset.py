@@ -82,7 +82,8 @@ class ACTDataset(BaseDataset):
       (row i is the tube's row i): x, y (the boxes' pixel coordinates) and visible (0/1).
       The synthetic generator writes one (``synthetic_joints.pkl``); its ``flip_indices``
       are used unless ``knot_flip_indices`` is given.
-    * ``joints_root`` (JHMDB-21's puppet joints): ``<joints_root>/<video>/joint_positions.mat``
+    * ``joints_root`` (JHMDB-21's puppet joints, the release's ``joint_positions`` folder):
+      ``<joints_root>/<video>/joint_positions.mat``
       holding ``pos_img`` (2, K, nframes), MATLAB 1-based pixel (x, y), shifted to the 0-based
       coordinates of the ACT boxes, all visible. They need one tube per video (true of
       JHMDB-21).
@@ -109,8 +110,10 @@ class ACTDataset(BaseDataset):
         on_short: 'raise', 'skip' or 'clamp' for videos shorter than ``clip_len``.
         knots: 'box' (edge midpoints of the boxes) or 'joints' (from ``joints_file`` or
             ``joints_root``); by default 'joints' when either is given, else 'box'.
-        joints_file: The joints pickle (see above).
-        joints_root: Folder of per-video joint files (JHMDB layout).
+        joints_file: The joints pickle (see above); a relative path is relative to
+            ``data_root``, as ``ann_file`` is.
+        joints_root: Folder of per-video joint files (JHMDB layout); relative to
+            ``data_root`` when relative.
         knot_flip_indices: Joint order after a horizontal flip (default: the joints file's,
             or JHMDB's 15 joints with ``joints_root``).
         test_mode: Build the test set.
@@ -165,16 +168,34 @@ class ACTDataset(BaseDataset):
         self.joints_file = joints_file if knots == 'joints' else None
         self.joints_root = joints_root if knots == 'joints' else None
         self._joints_data: Optional[Dict] = None
-        if self.joints_file is not None:
-            self._joints_data = safe_pickle_load(self.joints_file)
-            if knot_flip_indices is None:
-                knot_flip_indices = self._joints_data.get('flip_indices')
-        if knot_flip_indices is None and self.joints_root is not None:
-            knot_flip_indices = JHMDB_JOINT_FLIP_INDICES
         self.knot_flip_indices = None if knot_flip_indices is None else list(knot_flip_indices)
         self._videos: Dict[str, Dict] = {}
         super().__init__(ann_file=ann_file, pipeline=list(pipeline), data_prefix=data_prefix,
                          test_mode=test_mode, **kwargs)
+
+    def _join_prefix(self) -> None:
+        """Join ``data_root`` with the annotation and frame paths (mmengine) and with the
+        joint paths, which are relative to ``data_root`` as ``ann_file`` is."""
+        super()._join_prefix()
+        if self.data_root:
+            if self.joints_file and not osp.isabs(self.joints_file):
+                self.joints_file = osp.join(self.data_root, self.joints_file)
+            if self.joints_root and not osp.isabs(self.joints_root):
+                self.joints_root = osp.join(self.data_root, self.joints_root)
+
+    def _load_joint_sources(self) -> None:
+        """Read the joints file and settle ``knot_flip_indices`` (the given ones, else the
+        joints file's, else JHMDB's with ``joints_root``)."""
+        if self.joints_file is not None and self._joints_data is None:
+            if not osp.isfile(self.joints_file):
+                raise FileNotFoundError(f'{self.ann_file}: joints_file {self.joints_file} '
+                                        'does not exist')
+            self._joints_data = safe_pickle_load(self.joints_file)
+            if self.knot_flip_indices is None:
+                indices = self._joints_data.get('flip_indices')
+                self.knot_flip_indices = None if indices is None else list(indices)
+        if self.knot_flip_indices is None and self.joints_root is not None:
+            self.knot_flip_indices = list(JHMDB_JOINT_FLIP_INDICES)
 
     def _bad_video(self, problem: str, action: str, option: str) -> None:
         message = f'{self.ann_file}: {problem}'
@@ -186,6 +207,7 @@ class ACTDataset(BaseDataset):
     def load_data_list(self) -> List[Dict]:
         """Read the ACT pickle, check the split's videos and list one entry per clip."""
         split_key = 'test_videos' if self.test_mode else 'train_videos'
+        self._load_joint_sources()
         act = load_act(self.ann_file,
                        required=('labels', 'gttubes', 'nframes', 'resolution', split_key))
         splits = act[split_key]
@@ -336,6 +358,6 @@ class ACTDataset(BaseDataset):
             gt_frame_inds=np.asarray(positions, np.int64),
             gt_track_ids=video['track_ids'][rows])
         if 'knots' in video:
-            info['gt_knots'] = video['knots'][rows].reshape(len(rows), -1, 2)
+            info['gt_knots'] = video['knots'][np.asarray(rows, np.int64)]  # (N, K, 2)
             info['knot_flip_indices'] = self.knot_flip_indices
         return info

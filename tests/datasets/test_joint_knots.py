@@ -1,10 +1,14 @@
 """Joints as knots: the synthetic generator's joints sidecar and ACTDataset(knots='joints')."""
 import hashlib
+import math
 import os.path as osp
 import pickle
 
+import cv2
 import numpy as np
 import pytest
+import torch
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from scipy.io import savemat
 
@@ -14,7 +18,13 @@ from point3d_mm.datasets.preparation.synthetic_actions import (
     JOINT_NAMES,
     SyntheticActions,
 )
-from point3d_mm.datasets.transforms.processing import ClipRandomFlip
+from point3d_mm.datasets.transforms.formatting import PackPoint3DInputs
+from point3d_mm.datasets.transforms.loading import LoadClipFrames
+from point3d_mm.datasets.transforms.processing import (
+    ClipRandomCrop,
+    ClipRandomFlip,
+    ClipResize,
+)
 from point3d_mm.utils.safe_pickle import safe_pickle_load
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -119,27 +129,29 @@ def test_dataset_joint_knots_and_flip(synthetic):
 
 def test_jhmdb_ground_truth_with_puppet_joints(shared_data, tmp_path):
     """The real JHMDB-GT.pkl with joint files in JHMDB's layout (joint_positions.mat, pos_img
-    (2, 15, nframes), 1-based) for three test videos of split 1; the others are skipped."""
+    (2, 15, nframes), 1-based) for three test videos of split 1, read as configs/point3d_jhmdb.py
+    reads them (joints_root relative to data_root); the other videos are skipped."""
     gt_file = osp.join(shared_data, 'act', 'JHMDB-GT.pkl')
     with open(gt_file, 'rb') as f:
         gt = pickle.load(f, encoding='latin1')
     videos = gt['test_videos'][0][:3]
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'point3d_jhmdb.py'))
+    assert cfg.model.point_head.num_knots == 15
+    assert cfg.model.point_head.get('test_cfg', {}).get('fuse_knots', True)
+    settings = cfg.train_dataloader.dataset
+    assert settings.knots == 'joints' and settings.split == cfg.split
     rng = np.random.default_rng(0)
     written = {}
     for video in videos:
         pos = rng.uniform(1, 240, (2, 15, gt['nframes'][video]))
-        (tmp_path / video).mkdir(parents=True)
-        savemat(tmp_path / video / 'joint_positions.mat', dict(pos_img=pos))
+        folder = tmp_path / settings.joints_root / video
+        folder.mkdir(parents=True)
+        savemat(folder / 'joint_positions.mat', dict(pos_img=pos))
         written[video] = pos
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'point3d_jhmdb_joints.py'))
-    assert cfg.model.point_head.num_knots == 15
-    assert cfg.model.point_head.test_cfg.fuse_knots is False
-    settings = cfg.test_dataloader.dataset
-    assert settings.knots == 'joints' and settings.split == cfg.split
-    assert cfg.train_dataloader.dataset.knots == 'joints'
-    dataset = ACTDataset(gt_file, data_prefix=dict(img=str(tmp_path)), split=cfg.split,
-                         clip_len=16, on_short='clamp', knots=settings.knots,
-                         joints_root=str(tmp_path), on_bad='skip', test_mode=True)
+    dataset = ACTDataset(gt_file, data_root=str(tmp_path), data_prefix=dict(img='Frames'),
+                         split=cfg.split, clip_len=16, on_short='clamp', knots=settings.knots,
+                         joints_root=settings.joints_root, on_bad='skip', test_mode=True)
+    assert dataset.joints_root == osp.join(str(tmp_path), 'joint_positions')
     assert dataset.metainfo['num_knots'] == 15
     assert dataset.knot_flip_indices == list(JHMDB_JOINT_FLIP_INDICES)
     assert {dataset.get_data_info(i)['video'] for i in range(len(dataset))} == set(videos)
@@ -147,3 +159,82 @@ def test_jhmdb_ground_truth_with_puppet_joints(shared_data, tmp_path):
     frame = info['frame_ids'][info['gt_frame_inds'][-1]]
     np.testing.assert_allclose(info['gt_knots'][-1],
                                written[info['video']][:, :, frame - 1].T - 1, rtol=1e-6)
+
+
+# A hand-made video: 50x40 frames, one actor (box 10 8 30 36 in every frame) with 3 joints:
+# head (20, 10 + f) in frame f, left hand (12, 20), right hand (28, 22), the right hand not
+# visible in frame 2; a flip swaps the hands.
+HAND_FLIP = [0, 2, 1]
+
+
+def _hand_made(root):
+    frames = root / 'frames' / 'v'
+    frames.mkdir(parents=True)
+    for f in range(1, 5):
+        cv2.imwrite(str(frames / f'{f:05d}.jpg'), np.full((40, 50, 3), 40 * f, np.uint8))
+    tube = np.array([[f, 10, 8, 30, 36] for f in (1, 2, 3)], np.float32)
+    joints = np.array([[[20, 10 + f, 1], [12, 20, 1], [28, 22, float(f != 2)]]
+                       for f in (1, 2, 3)], np.float32)
+    gt = dict(labels=['wave'], gttubes={'v': {0: [tube]}}, nframes={'v': 4},
+              resolution={'v': (40, 50)}, train_videos=[['v']], test_videos=[['v']])
+    with open(root / 'gt.pkl', 'wb') as f:
+        pickle.dump(gt, f)
+    with open(root / 'joints.pkl', 'wb') as f:
+        pickle.dump(dict(joints={'v': {0: [joints]}}, flip_indices=HAND_FLIP,
+                         names=['head', 'left_hand', 'right_hand']), f)
+
+
+def test_joints_flow_into_targets_through_resize_crop_and_flip(tmp_path):
+    """Joints from the files through resize (x2), crop (origin 10, 6, size 64) and flip to
+    the packed ground truth and the Point Head's knot heatmaps, checked by hand."""
+    _hand_made(tmp_path)
+    crop = ClipRandomCrop(size=64)
+    crop._sample_origin = lambda *args: (10, 6)
+    pipeline = [LoadClipFrames(), ClipResize(scale=(100, 80)), crop,
+                ClipRandomFlip(prob=1.0), PackPoint3DInputs()]
+    dataset = ACTDataset('gt.pkl', data_root=str(tmp_path), data_prefix=dict(img='frames'),
+                         clip_len=2, joints_file='joints.pkl', pipeline=pipeline)
+    assert dataset.knots == 'joints' and dataset.joints_file == str(tmp_path / 'joints.pkl')
+    assert dataset.metainfo['num_knots'] == 3
+    idx = [i for i in range(len(dataset)) if dataset.get_data_info(i)['key_frame'] == 3]
+    sample = dataset[idx[0]]
+    gt = sample['data_samples'].gt_instances
+    assert sample['data_samples'].frame_ids == [2, 3]
+    # box: x2 -> 20 16 60 72, crop -> 10 10 50 66, clipped -> 10 10 50 64, flip (W 64)
+    torch.testing.assert_close(gt.bboxes, torch.tensor([[14., 10., 54., 64.]] * 2))
+    nan = float('nan')
+    expected = torch.tensor([
+        # frame 2: head (20, 12) -> (40, 24) -> (30, 18) -> (34, 18); the new left hand is
+        # the invisible right hand; the new right hand the left (12, 20) -> (50, 34)
+        [[34., 18.], [nan, nan], [50., 34.]],
+        # frame 3: head (20, 13) -> (34, 20); right hand (28, 22) -> (56, 44) -> (46, 38)
+        # -> (18, 38) is the new left hand
+        [[34., 20.], [18., 38.], [50., 34.]]])
+    torch.testing.assert_close(gt.knots, expected, equal_nan=True)
+
+    head = MODELS.build(dict(type='PointHead', in_channels=8, feat_channels=8, num_knots=3))
+    targets = head.get_targets([gt], (2, 8, 16, 16), (64, 64))
+    heatmap = targets['knot_heatmap']  # (2 frames, 3 knots, 16, 16), stride 4
+    for frame, knots in enumerate(expected):
+        for k, (x, y) in enumerate(knots.tolist()):
+            peak = heatmap[frame, k]
+            if math.isnan(x):
+                assert peak.max() == 0  # no target for an invisible joint
+                continue
+            assert peak[int(y // 4), int(x // 4)] == 1
+            assert peak.flatten().argmax() == int(y // 4) * 16 + int(x // 4)
+
+
+def test_test_clip_without_actors_has_no_knot_rows(tmp_path):
+    _hand_made(tmp_path)
+    dataset = ACTDataset('gt.pkl', data_root=str(tmp_path), data_prefix=dict(img='frames'),
+                         clip_len=1, joints_file='joints.pkl', test_mode=True)
+    info = dataset.get_data_info(3)
+    assert info['key_frame'] == 4 and info['gt_knots'].shape == (0, 3, 2)
+
+
+def test_missing_joints_file_names_it(tmp_path):
+    _hand_made(tmp_path)
+    with pytest.raises(FileNotFoundError, match='joints_file .*nope.pkl does not exist'):
+        ACTDataset('gt.pkl', data_root=str(tmp_path), data_prefix=dict(img='frames'),
+                   clip_len=1, joints_file='nope.pkl')

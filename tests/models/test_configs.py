@@ -129,7 +129,7 @@ def test_paper_scale_forward_on_one_clip():
         assert [feat.shape for feat in feats] == [(16, 128, 64, 64)] * 2
         point_outs = model.point_head((feats[-1], ))
         assert point_outs[0][0].shape == (16, 1, 64, 64)
-        assert point_outs[4][0].shape == (16, 8, 64, 64)
+        assert point_outs[4][0].shape == (16, 30, 64, 64)  # 2K distances, K = 15 joints
         y = model.forward_temporal(model._to_clips(feats[-1], 1))
         assert y.shape == (1, 128, 16, 64, 64)
         pred = model.predict_clip_feats(model._to_clips(feats[-1], 1), [copy.deepcopy(sample)],

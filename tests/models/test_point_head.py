@@ -187,3 +187,108 @@ def test_no_actor_gives_zero_regression_losses():
     losses = head.loss_by_feat(*preds, [gt], INPUT_HW)
     assert losses['loss_wh'][0].item() == 0 and losses['loss_knot_offset'][0].item() == 0
     assert losses['loss_center_heatmap'][0].item() > 0  # every pixel is a negative
+
+
+# Joint-like knots: 3 knots per actor (heatmap units, stride 4) and boxes whose sides lie
+# beyond the knots' extent by margins that follow one affine law in the extent's width w and
+# height h: left 0.1w + 0.5, top 0.2h + 1, right 0.1w + 0.5, bottom 0.25 (heatmap pixels).
+LAW = torch.tensor([[0.1, 0.0, 0.1, 0.0],   # a: per unit of w
+                    [0.0, 0.2, 0.0, 0.0],   # b: per unit of h
+                    [0.5, 1.0, 0.5, 0.25]], dtype=torch.float64)  # c
+
+
+def joint_actor(x, y, w, h):
+    """3 knots spanning (x, y)-(x + w, y + h) (heatmap units) and the box of LAW, both in
+    input pixels (stride 4)."""
+    knots = torch.tensor([[x + w / 2, y], [x, y + h], [x + w, y + h * 0.75]])
+    box = torch.tensor([x - (0.1 * w + 0.5), y - (0.2 * h + 1), x + w + 0.1 * w + 0.5,
+                        y + h + 0.25])
+    return box * 4, knots * 4
+
+
+def joint_gt(actors, extra=()):
+    """One clip of one frame with the actors (x, y, w, h) and extra (box, knots) rows."""
+    rows = [joint_actor(*actor) for actor in actors] + list(extra)
+    return InstanceData(bboxes=torch.stack([box for box, _ in rows]),
+                        frame_inds=torch.zeros(len(rows), dtype=torch.long),
+                        knots=torch.stack([knots for _, knots in rows]))
+
+
+def test_knot_box_fit_recovers_the_margins_law():
+    """The fit solves the least squares of the margins exactly when the ground truth follows
+    an affine law; actors with an invisible knot or a box at the border are left out."""
+    head = build_head(num_knots=3)
+    assert (head.knot_box_coefficients() == 0).all()  # no training step yet
+    actors = [(4, 5, 6, 12), (12, 7, 8, 20), (20, 8, 5, 9), (6, 14, 10, 14), (22, 6, 4, 16)]
+    nan_knot = joint_actor(10, 10, 6, 6)[1].clone()
+    nan_knot[1] = float('nan')
+    at_border = (torch.tensor([0., 20., 40., 60.]), joint_actor(1, 6, 8, 8)[1])
+    gt = joint_gt(actors, extra=[(torch.tensor([30., 30., 90., 90.]), nan_knot), at_border])
+    preds = head(torch.randn(1, 8, *FEAT_HW)[None])
+    head.eval()
+    head.loss_by_feat(*preds, [gt], INPUT_HW)
+    assert head.knot_box_gram[2, 2] == 0  # eval mode: no update
+    head.train()
+    head.loss_by_feat(*preds, [gt], INPUT_HW)
+    assert head.knot_box_gram[2, 2] == len(actors)  # the two extra rows are left out
+    torch.testing.assert_close(head.knot_box_coefficients(), LAW, atol=1e-4, rtol=0)
+    # a second batch adds to the sums; the law still holds
+    head.loss_by_feat(*preds, [joint_gt([(8, 8, 12, 7)])], INPUT_HW)
+    assert head.knot_box_gram[2, 2] == len(actors) + 1
+    torch.testing.assert_close(head.knot_box_coefficients(), LAW, atol=1e-4, rtol=0)
+
+    # knot box of new knots: extent (2, 3)-(12, 23), w = 10, h = 20 -> margins 1.5, 5, 1.5,
+    # 0.25
+    knots = torch.tensor([[[2., 10.], [12., 3.], [7., 23.]]])
+    torch.testing.assert_close(head.knot_boxes(knots), torch.tensor([[0.5, -2., 13.5, 23.25]]))
+    # the fit travels with the checkpoint
+    other = build_head(num_knots=3)
+    other.load_state_dict(head.state_dict())
+    torch.testing.assert_close(other.knot_boxes(knots), head.knot_boxes(knots))
+
+
+def test_box_knots_fit_to_zero_margins():
+    """With the boxes' edge midpoints as knots the extent is the box: the fitted margins are
+    0 and the knot box is the knots' extent."""
+    head = build_head()
+    head.train()
+    preds = head(torch.randn(len(FRAME_BOXES), 8, *FEAT_HW)[None])
+    gts = make_gt(frames_per_clip=4)
+    head.loss_by_feat(*preds, gts, INPUT_HW)
+    assert head.knot_box_gram[2, 2] == 2  # the boxes clear of the border
+    assert (head.knot_box_coefficients() == 0).all()
+    boxes = torch.tensor([[3., 4., 10., 20.]])
+    torch.testing.assert_close(head.knot_boxes(box_knots(boxes)), boxes)
+
+
+@pytest.mark.parametrize('fitted', [True, False])
+def test_joint_knots_round_trip_needs_the_fit(fitted):
+    """Perfect outputs for joint-like knots decode to the ground-truth boxes with the fitted
+    margins; the bare extent of the joints (no fit) pulls the fused box inside."""
+    actors = [(4, 5, 6, 12), (20, 8, 5, 9)]
+    head = build_head(num_knots=3)
+    gt = joint_gt(actors)
+    if fitted:
+        head.train()
+        fit_gt = joint_gt(actors + [(12, 7, 8, 20), (6, 14, 10, 14)])
+        head.loss_by_feat(*head(torch.randn(1, 8, *FEAT_HW)[None]), [fit_gt], INPUT_HW)
+    head.eval()
+    targets = head.get_targets([gt], (1, 8, *FEAT_HW), INPUT_HW)
+    result, = head.predict_by_feat(*perfect_outputs(head, targets, 1), INPUT_HW)
+    detected = result[result.scores > 0.5]
+    assert len(detected) == 2
+    ious = bbox_overlaps(gt.bboxes, detected.bboxes).max(dim=1).values
+    if fitted:
+        assert (ious > 0.99).all(), ious
+    else:
+        assert (ious < 0.9).all(), ious
+    order = bbox_overlaps(gt.bboxes, detected.bboxes).argmax(dim=1)
+    torch.testing.assert_close(detected.knots[order], gt.knots, atol=0.05, rtol=0)
+
+
+def test_knot_count_mismatch_is_one_clear_error():
+    head = build_head(num_knots=3)
+    gt = InstanceData(bboxes=torch.tensor([[10., 10., 50., 60.]]),
+                      frame_inds=torch.tensor([0]), knots=torch.zeros(1, 11, 2))
+    with pytest.raises(ValueError, match='11 knots per actor but num_knots=3'):
+        head.get_targets([gt], (1, 8, *FEAT_HW), INPUT_HW)

@@ -24,7 +24,8 @@ def test_rows_and_configs(tmp_path):
     assert all(m >= 1 for s in full.param_scheduler for m in s.milestones)
     joints = run_ablation.build_cfg(rows[0], str(tmp_path / 'j'), 2, 'joints', 'data/x')
     assert joints.model.point_head.num_knots == 11
-    assert joints.train_dataloader.dataset.joints_file == 'data/x/synthetic_joints.pkl'
+    assert joints.train_dataloader.dataset.joints_file == 'synthetic_joints.pkl'  # in data/x
+    assert cp.model.point_head.num_knots == 4 and cp.train_dataloader.dataset.knots == 'box'
     assert {e.get('class_agnostic', False) for e in joints.test_evaluator} == {True, False}
 
 

@@ -80,12 +80,10 @@ def build_cfg(row: Dict, work_dir: str, iters: int, knots: str, data_root: Optio
         dataset = cfg[loader].dataset
         if data_root is not None:
             dataset.data_root = data_root
-        if knots == 'joints':
-            dataset.knots = 'joints'
-            dataset.joints_file = osp.join(dataset.data_root, 'synthetic_joints.pkl')
-    if knots == 'joints':
-        cfg.model.point_head.num_knots = 11
-        cfg.model.point_head.test_cfg = dict(fuse_knots=False)
+        if knots == 'box':  # the demo's config trains on the joints
+            dataset.knots = 'box'
+    if knots == 'box':
+        cfg.model.point_head.num_knots = 4
     gt_file = osp.join(cfg.test_dataloader.dataset.data_root, 'synthetic_gt.pkl')
     cfg.test_evaluator = [
         dict(type='FrameMAP', ann_file=gt_file, iou_thr=0.5),

@@ -2,8 +2,8 @@
 # 00001.png ... (the layout of ACT and MOC-Detector). 3 splits: set `split` (1-based).
 # Frames are 320x240; the paper resizes them to 256x256. Some videos have 15 frames, fewer
 # than the paper's T=16: their clips repeat the end frames (on_short='clamp').
-# Knots are the box edge midpoints; for JHMDB's 15 puppet joints instead add
-# joints_root='data/jhmdb/joint_positions' to both datasets.
+# Knots are the box edge midpoints here; configs/point3d_jhmdb.py trains on JHMDB's 15
+# puppet joints (knots='joints', joints_root='joint_positions', relative to data_root).
 dataset_type = 'ACTDataset'
 data_root = 'data/jhmdb/'
 ann_file = 'JHMDB-GT.pkl'

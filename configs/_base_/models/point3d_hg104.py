@@ -1,6 +1,8 @@
 # Point3D at paper scale (§3, §4.1): Hourglass-104 (2 stacks, intermediate supervision as in
 # CenterNet) on 256x256 frames -> 64x64x128 features per frame; Point Head with CP + KP
-# (K = 4 knots, the box's edge midpoints); Time-wise Attention; 3D Head on a ResNet-3D.
+# (K = 4 knots, the box's edge midpoints: the fallback of UCF101-24 and AVA, which have no
+# joints; point3d_jhmdb.py sets JHMDB's 15 puppet joints); Time-wise Attention; 3D Head on a
+# ResNet-3D.
 #
 # Weights (never downloaded by the tests, which start from random init):
 # * the backbone from mmdet's CornerNet Hourglass-104 COCO checkpoint (mmdet ships no

@@ -8,6 +8,7 @@ from mmdet.models.utils import (
     multi_apply,
     transpose_and_gather_feat,
 )
+from mmengine.dist import all_reduce
 from mmengine.model import BaseModule, bias_init_with_prob, normal_init
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
@@ -34,10 +35,21 @@ class PointHead(BaseModule):
     All regression targets are in heatmap pixels. Decoding takes 3×3 max-pool peaks and the
     top-k centres, builds each box from shape + offset, snaps each regressed knot to the
     nearest peak of its knot heatmap (as CenterNet's multi-pose decoding does) and fuses the
-    CP box with the box spanned by the knots, weighted by the centre score and the mean knot
-    peak score. The knot box is the extent of the knots, exact for the default knots (the
-    box's edge midpoints); set ``test_cfg.fuse_knots=False`` for knots inside the box
-    (joints).
+    CP box with the knot box, weighted by the centre score and the mean knot peak score
+    (``test_cfg.fuse_knots``).
+
+    The knot box: a box is not the extent of its knots when they are joints (the head's top
+    lies above the head joint, a hand's tip beyond the wrist), so each side of the knots'
+    extent (x1, y1, x2, y2) moves outwards by a margin affine in the extent's width w and
+    height h, ``m_s = a_s·w + b_s·h + c_s`` (heatmap pixels). Its 12 coefficients are the
+    least-squares fit over the training ground truth: every actor whose knots are all
+    visible and whose box keeps one heatmap pixel clear of the input border (a box clipped
+    by the frame or a crop is not its actor's extent). Training accumulates the fit's
+    normal equations in two buffers saved with the checkpoint, ``knot_box_gram`` (FᵀF, 3×3,
+    rows F = (w, h, 1)) and ``knot_box_cross`` (FᵀM, 3×4, M the four margins), summed over
+    processes; :meth:`knot_box_coefficients` solves them. Before any training step the
+    margins are 0, and for the box's edge midpoints (the knots of data without joints) the
+    extent is the box, so the fit is exactly 0 and the knot box is the knots' extent.
 
     Args:
         in_channels (int): C of the input features. Defaults to 128.
@@ -54,7 +66,8 @@ class PointHead(BaseModule):
         test_cfg (dict, optional): ``topk`` centres per frame (100),
             ``local_maximum_kernel`` (3), ``knot_topk`` peaks per knot heatmap (20),
             ``knot_score_thr`` (0.1) and ``knot_snap_ratio`` (0.3: largest snapping distance
-            as a fraction of the box's longer side), ``fuse_knots`` (True).
+            as a fraction of the box's longer side), ``fuse_knots`` (True: fuse the CP box
+            with the knot box).
         init_cfg (dict, optional): initialisation config.
     """
 
@@ -104,6 +117,9 @@ class PointHead(BaseModule):
             self.loss_knot_heatmap = MODELS.build(loss_knot_heatmap)
             self.loss_knot_dist = MODELS.build(loss_knot_dist)
             self.loss_knot_offset = MODELS.build(loss_knot_offset)
+            # float64: sums over a whole training of squared sizes
+            self.register_buffer('knot_box_gram', torch.zeros(3, 3, dtype=torch.float64))
+            self.register_buffer('knot_box_cross', torch.zeros(3, 4, dtype=torch.float64))
 
     def _build_branch(self, out_channels: int) -> nn.Sequential:
         """3×3 conv + ReLU + 1×1 conv, CenterNet's output branch."""
@@ -177,6 +193,8 @@ class PointHead(BaseModule):
         """
         targets = self.get_targets(batch_gt_instances, center_heatmap_preds[-1].shape,
                                    batch_input_shape)
+        if self.with_kp and self.training:
+            self.update_knot_box_fit(targets['knot_box_gram'], targets['knot_box_cross'])
         losses = [
             self._loss_single(*preds, targets)
             for preds in zip(center_heatmap_preds, wh_preds, offset_preds, knot_heatmap_preds,
@@ -246,7 +264,9 @@ class PointHead(BaseModule):
             (M, 2), ``offset`` (M, 2), ``num_actors`` (int); with KP also ``knot_heatmap``
             (N, K, h, w), ``knot_dist`` (M, 2K) with ``knot_dist_weight`` (M, 2K) (0 for
             knots that are missing or outside the input), ``knot_inds`` (V,) and
-            ``knot_offset`` (V, 2) of the V visible knots.
+            ``knot_offset`` (V, 2) of the V visible knots, and this batch's terms of the
+            knot-box fit, ``knot_box_gram`` (3, 3) and ``knot_box_cross`` (3, 4) float64
+            (see the class docstring).
         """
         num_frames, _, feat_h, feat_w = feat_shape
         clip_len = num_frames // len(batch_gt_instances)
@@ -274,12 +294,69 @@ class PointHead(BaseModule):
             knots = self._gt_knots(batch_gt_instances, bboxes) / stride
             targets.update(self._knot_targets(knots, center_ints, radii, frame_inds,
                                               num_frames, (feat_h, feat_w)))
+            targets.update(self._knot_box_terms(bboxes / stride.repeat(2), knots,
+                                                (feat_h, feat_w)))
         return targets
+
+    @staticmethod
+    def _knot_box_terms(bboxes: Tensor, knots: Tensor,
+                        feat_hw: Tuple[int, int]) -> Dict[str, Tensor]:
+        """One batch's terms FᵀF (3, 3) and FᵀM (3, 4) of the knot-box fit, from boxes
+        (M, 4) and knots (M, K, 2) in heatmap units; rows as in the class docstring."""
+        feat_h, feat_w = feat_hw
+        bboxes, knots = bboxes.double(), knots.double()
+        inside = ((knots[..., 0] >= 0) & (knots[..., 0] <= feat_w) & (knots[..., 1] >= 0)
+                  & (knots[..., 1] <= feat_h))
+        clear = ((bboxes[:, 0] >= 1) & (bboxes[:, 1] >= 1) & (bboxes[:, 2] <= feat_w - 1)
+                 & (bboxes[:, 3] <= feat_h - 1))
+        # NaN knots are neither inside nor outside: the comparisons are False
+        keep = inside.all(dim=1) & clear
+        knots, bboxes = knots[keep], bboxes[keep]
+        extent = torch.cat([knots.amin(dim=1), knots.amax(dim=1)], dim=-1)
+        size = extent[:, 2:] - extent[:, :2]
+        features = torch.cat([size, torch.ones_like(size[:, :1])], dim=-1)  # (M', 3)
+        margins = torch.cat([extent[:, :2] - bboxes[:, :2], bboxes[:, 2:] - extent[:, 2:]],
+                            dim=-1)  # (M', 4): left, top, right, bottom
+        return dict(knot_box_gram=features.T @ features, knot_box_cross=features.T @ margins)
+
+    @torch.no_grad()
+    def update_knot_box_fit(self, gram: Tensor, cross: Tensor) -> None:
+        """Add one batch's terms to the knot-box fit, summed over processes."""
+        terms = torch.cat([gram, cross], dim=1)
+        all_reduce(terms, op='sum')
+        self.knot_box_gram += terms[:, :3]
+        self.knot_box_cross += terms[:, 3:]
+
+    def knot_box_coefficients(self) -> Tensor:
+        """(3, 4) least-squares coefficients (a, b, c) of the four margins (left, top,
+        right, bottom), zero before any training step; a relative ridge of 1e-9 keeps the
+        solve defined when the sizes never varied."""
+        gram = self.knot_box_gram
+        if gram[2, 2] == 0:  # no actor seen
+            return torch.zeros_like(self.knot_box_cross)
+        ridge = 1e-9 * gram.diagonal().sum() * torch.eye(3, dtype=gram.dtype,
+                                                         device=gram.device)
+        return torch.linalg.solve(gram + ridge, self.knot_box_cross)
+
+    def knot_boxes(self, knots: Tensor) -> Tensor:
+        """Boxes (..., 4) of knots (..., K, 2) in heatmap units: their extent with the
+        fitted margins (class docstring)."""
+        extent = torch.cat([knots.amin(dim=-2), knots.amax(dim=-2)], dim=-1)
+        size = extent[..., 2:] - extent[..., :2]
+        features = torch.cat([size, torch.ones_like(size[..., :1])], dim=-1)
+        margins = (features.double() @ self.knot_box_coefficients()).to(knots.dtype)
+        return extent + margins * margins.new_tensor([-1., -1., 1., 1.])
 
     def _gt_knots(self, batch_gt_instances: List[InstanceData], bboxes: Tensor) -> Tensor:
         """Ground-truth knots (M, K, 2) in input pixels; the edge midpoints when absent."""
         if all('knots' in gt for gt in batch_gt_instances):
-            return torch.cat([gt.knots for gt in batch_gt_instances]).float()
+            knots = torch.cat([gt.knots for gt in batch_gt_instances]).float()
+            if knots.shape[1] != self.num_knots:
+                raise ValueError(f'PointHead: the ground truth has {knots.shape[1]} knots per '
+                                 f'actor but num_knots={self.num_knots}: set '
+                                 'model.point_head.num_knots to the dataset\'s '
+                                 "metainfo['num_knots']")
+            return knots
         if self.num_knots != 4:
             raise KeyError(f'gt_instances lack "knots" and num_knots={self.num_knots}: only '
                            'the 4 default knots can be derived from the boxes')
@@ -409,12 +486,12 @@ class PointHead(BaseModule):
         knots = torch.where(snap[..., None], snapped.squeeze(3), regressed)
         return knots, snapped_scores * snap
 
-    @staticmethod
-    def _fuse_knot_boxes(bboxes: Tensor, scores: Tensor, knots: Tensor,
+    def _fuse_knot_boxes(self, bboxes: Tensor, scores: Tensor, knots: Tensor,
                          knot_scores: Tensor) -> Tensor:
-        """Average the CP box and the knots' extent, weighted by the centre score and the mean
-        knot score; (N, k, 4) boxes, (N, k) scores, (N, k, K, 2) knots, (N, k, K) scores."""
-        knot_boxes = torch.cat([knots.amin(dim=2), knots.amax(dim=2)], dim=-1)
+        """Average the CP box and the knot box (:meth:`knot_boxes`), weighted by the centre
+        score and the mean knot score; (N, k, 4) boxes, (N, k) scores, (N, k, K, 2) knots,
+        (N, k, K) scores, all in heatmap units."""
+        knot_boxes = self.knot_boxes(knots)
         center_weight = scores[..., None]
         knot_weight = knot_scores.mean(dim=-1, keepdim=True)
         total = center_weight + knot_weight
