@@ -18,26 +18,24 @@ and a run never replaces data that another run is using (``<data root>.users.loc
 import argparse
 import fcntl
 import glob
-import hashlib
 import os
 import os.path as osp
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from typing import Dict, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import mmengine
+
+# point3d_mm is imported by the steps that use it: importing it loads torch and the OpenMMLab
+# stack (seconds, 400 MB), which a run that stops at a lock or reuses its data never needs.
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = 'configs/point3d_demo_synthetic.py'
 #: What SyntheticActions.generate writes into the data root, and run_demo's recipe record: the
 #: only entries a data root that run_demo replaces may hold (anything else is not ours).
 DATA_ENTRIES = {'frames', 'ava', 'synthetic_gt.pkl', 'synthetic_joints.pkl', 'demo_recipe.json'}
-#: The temporary files of point3d_mm.utils.fileio's atomic writes: <name>.<8 random>.tmp[sfx].
-_ATOMIC_TMP = re.compile(r'.+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,9 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def step(title: str) -> float:
+def step(title: str) -> None:
     print(f'\n=== {title} ===', flush=True)
-    return time.time()
 
 
 def run(cmd, keep_fds=()) -> None:
@@ -177,54 +174,24 @@ def prepare_data(data_root: str, recipe: Dict, fresh: bool) -> Tuple[int, bool]:
 
 
 def generate_atomically(data_root: str, recipe: Dict) -> None:
-    """Generate the dataset into ``<data_root>.<random>.tmp`` beside it and rename it into
-    place: a killed generation leaves a ``.tmp`` folder (removed by the next generation), never
-    a partial data root. The caller holds ``<data_root>.lock``."""
+    """Generate the dataset in a folder beside ``data_root`` and swap it into place
+    (``fileio.atomic_folder``): a killed generation leaves a ``.tmp`` folder (removed by the
+    next generation), never a partial data root; killed during the swap, the data root is
+    absent, which the next run regenerates. The caller holds ``<data_root>.lock``."""
     from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
-    from point3d_mm.utils.fileio import dump_json
-    target = osp.realpath(data_root)  # a symlinked data root: build beside what it points to
-    parent, name = osp.split(target)
-    os.makedirs(parent, exist_ok=True)
-    if osp.exists(target):
-        foreign = sorted(set(os.listdir(target)) - DATA_ENTRIES)
+    from point3d_mm.utils.fileio import atomic_folder, dump_json
+    if osp.exists(data_root):
+        foreign = sorted(set(os.listdir(data_root)) - DATA_ENTRIES)
         if foreign:
             raise SystemExit(f'run_demo.py: {data_root} must be regenerated but holds files '
                              f'that are not the synthetic dataset ({", ".join(foreign[:5])}); '
                              'move them away or pass another --data-root')
-    for stale in glob.glob(osp.join(parent, glob.escape(name) + '.*.tmp')):
-        shutil.rmtree(stale, ignore_errors=True)  # left by a killed generation
-    tmp = tempfile.mkdtemp(dir=parent, prefix=name + '.', suffix='.tmp')
-    try:
+    with atomic_folder(data_root) as tmp:
         SyntheticActions(**recipe).generate(tmp)
         dump_json(recipe, osp.join(tmp, 'demo_recipe.json'))
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp's 0700 -> what os.makedirs would give
-        if osp.exists(target):
-            # Two renames (no atomic exchange of directories here): killed between them, the
-            # data root is absent, which the next run regenerates.
-            old = tempfile.mkdtemp(dir=parent, prefix=name + '.', suffix='.old.tmp')
-            os.replace(target, old)
-            os.rename(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # --- steps 2-4 ------------------------------------------------------------------------------
-
-def remove_atomic_leftovers(work_dir: str) -> None:
-    """Remove the ``.tmp`` files that killed atomic writes left in the work dir (never read;
-    safe to remove while we hold the work dir's lock)."""
-    if osp.isdir(work_dir):
-        for name in os.listdir(work_dir):
-            path = osp.join(work_dir, name)
-            if _ATOMIC_TMP.fullmatch(name) and osp.isfile(path):
-                os.unlink(path)
-
 
 def forget_checkpoints(work_dir: str) -> None:
     """Before training afresh: remove the checkpoints of the earlier training (on other data,
@@ -239,14 +206,6 @@ def forget_checkpoints(work_dir: str) -> None:
     if removed:
         print(f'training afresh: removed the earlier training\'s {", ".join(sorted(removed))} '
               f'from {work_dir}')
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class StepRecords:
@@ -269,6 +228,96 @@ class StepRecords:
         dump_json(self.records, self.path)
 
 
+def data_options(args: argparse.Namespace) -> List[str]:
+    """``--cfg-options`` pointing the config's datasets and evaluators at the data root
+    (config variables are resolved when the config is read, so each user gets it)."""
+    gt_file = osp.join(args.data_root, 'synthetic_gt.pkl')
+    return ([f'{loader}.dataset.data_root={args.data_root}'
+             for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+            + [f'{evaluator}.{i}.ann_file={gt_file}'
+               for evaluator in ('val_evaluator', 'test_evaluator') for i in (0, 1)])
+
+
+def train(args: argparse.Namespace, recipe: Dict, regenerated: bool,
+          locks: Sequence[int]) -> Dict:
+    """Step 2: ``mim train``. ``--resume`` continues an interrupted run on the same data from
+    its last intact checkpoint (tools/train.py's resume_fallback) and returns at once when
+    training is complete; new data starts training afresh.
+
+    Returns:
+        What the later steps were computed from: the checkpoint, its SHA-256, the config and
+        the data recipe.
+    """
+    from point3d_mm.utils.checkpoint import file_sha256
+    from point3d_mm.utils.fileio import dump_json, remove_leftovers
+    started = time.time()
+    remove_leftovers(args.work_dir)  # of killed atomic writes; safe: we hold its lock
+    trained_on = osp.join(args.work_dir, 'demo_recipe.json')
+    resume = not regenerated and not args.fresh and _read_json(trained_on) == recipe
+    if not resume:
+        forget_checkpoints(args.work_dir)
+    options = data_options(args)
+    if args.iters:
+        options += [f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}']
+    dump_json(recipe, trained_on)
+    run([mim(), 'train', 'point3d_mm', args.config, '--gpus', '0', '--work-dir',
+         args.work_dir, *(['--resume'] if resume else []), '--cfg-options', *options], locks)
+    with open(osp.join(args.work_dir, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    print(f'training step took {time.time() - started:.0f} s; checkpoint {checkpoint}')
+    return dict(checkpoint=checkpoint, sha256=file_sha256(checkpoint),
+                config=osp.abspath(args.config), data=recipe)
+
+
+def evaluate(args: argparse.Namespace, trained: Dict, records: StepRecords,
+             locks: Sequence[int]) -> Dict[str, str]:
+    """Step 3: ``mim test`` (frame-mAP and video-mAP), unless done for this checkpoint.
+
+    Returns:
+        The output files: ``metrics``, ``detections``, ``tubes``.
+    """
+    outputs = dict(metrics=osp.join(args.work_dir, 'test_metrics.json'),
+                   detections=osp.join(args.work_dir, 'test_detections.pkl'),
+                   tubes=osp.join(args.work_dir, 'test_tubes.pkl'))
+    if records.done('test', trained, outputs.values()):
+        print(f'reusing {outputs["metrics"]} (evaluated with this checkpoint)')
+        return outputs
+    run([mim(), 'test', 'point3d_mm', args.config, '--checkpoint', trained['checkpoint'],
+         '--gpus', '0', '--work-dir', args.work_dir, '--out-metrics', outputs['metrics'],
+         '--cfg-options', *data_options(args),
+         f'test_evaluator.0.dump_detections={outputs["detections"]}',
+         f'test_evaluator.1.dump_tubes={outputs["tubes"]}'], locks)
+    records.record('test', trained)
+    return outputs
+
+
+def draw_demo_video(args: argparse.Namespace, trained: Dict, records: StepRecords,
+                    locks: Sequence[int]) -> Dict[str, str]:
+    """Step 4: ``tools/demo.py`` on the first test video, unless done for this checkpoint
+    and these options.
+
+    Returns:
+        The output files: ``video`` (annotated mp4) and ``tubes_json``.
+    """
+    from point3d_mm.utils.safe_pickle import safe_pickle_load
+    gt_file = osp.join(args.data_root, 'synthetic_gt.pkl')
+    test_video = sorted(safe_pickle_load(gt_file)['test_videos'][0])[0]
+    outputs = dict(video=osp.join(args.work_dir, f'demo_{test_video}.mp4'),
+                   tubes_json=osp.join(args.work_dir, f'demo_{test_video}_tubes.json'))
+    inputs = dict(trained, video=test_video, streaming=args.streaming,
+                  show_heatmap=args.show_heatmap)
+    if records.done('demo', inputs, outputs.values()):
+        print(f'reusing {outputs["video"]} (drawn with this checkpoint and these options)')
+        return outputs
+    run([sys.executable, osp.join(ROOT, 'tools', 'demo.py'),
+         osp.join(args.data_root, 'frames', test_video), args.config, trained['checkpoint'],
+         '--out-video', outputs['video'], '--out-json', outputs['tubes_json'],
+         *(['--streaming'] if args.streaming else []),
+         *(['--show-heatmap'] if args.show_heatmap else [])], locks)
+    records.record('demo', inputs)
+    return outputs
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     started = time.time()
@@ -278,79 +327,26 @@ def main(argv=None) -> None:
         prepare_data(args.data_root, recipe, args.fresh)
         return
     work_lock = lock_work_dir(args.work_dir)
-    remove_atomic_leftovers(args.work_dir)
-    gt_file = osp.join(args.data_root, 'synthetic_gt.pkl')
-    # Config variables are resolved when the config is read, so each user of the data root
-    # gets it explicitly.
-    data_options = [f'{loader}.dataset.data_root={args.data_root}'
-                    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-    data_options += [f'{evaluator}.{i}.ann_file={gt_file}'
-                     for evaluator in ('val_evaluator', 'test_evaluator') for i in (0, 1)]
 
     step('1/4 synthetic dataset')
     data_lock, regenerated = prepare_data(args.data_root, recipe, args.fresh)
     locks = (work_lock, data_lock)
-
-    t = step('2/4 training (mim train)')
-    # --resume continues an interrupted run on the same data from its last intact checkpoint
-    # (tools/train.py's resume_fallback) and returns at once when training is complete; new
-    # data starts training afresh.
-    trained_on = osp.join(args.work_dir, 'demo_recipe.json')
-    resume = not regenerated and not args.fresh and _read_json(trained_on) == recipe
-    if not resume:
-        forget_checkpoints(args.work_dir)
-    options = list(data_options)
-    if args.iters:
-        options += [f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}']
-    from point3d_mm.utils.fileio import dump_json
-    dump_json(recipe, trained_on)
-    run([mim(), 'train', 'point3d_mm', args.config, '--gpus', '0', '--work-dir',
-         args.work_dir, *(['--resume'] if resume else []), '--cfg-options', *options], locks)
-    with open(osp.join(args.work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
-    print(f'training step took {time.time() - t:.0f} s; checkpoint {checkpoint}')
-
-    step('3/4 evaluation (mim test): frame-mAP and video-mAP on the held-out videos')
+    step('2/4 training (mim train)')
+    trained = train(args, recipe, regenerated, locks)
     records = StepRecords(args.work_dir)
-    trained = dict(checkpoint=checkpoint, sha256=file_sha256(checkpoint),
-                   config=osp.abspath(args.config), data=recipe)
-    metrics_file = osp.join(args.work_dir, 'test_metrics.json')
-    detections_file = osp.join(args.work_dir, 'test_detections.pkl')
-    tubes_file = osp.join(args.work_dir, 'test_tubes.pkl')
-    if records.done('test', trained, (metrics_file, detections_file, tubes_file)):
-        print(f'reusing {metrics_file} (evaluated with this checkpoint)')
-    else:
-        run([mim(), 'test', 'point3d_mm', args.config, '--checkpoint', checkpoint, '--gpus',
-             '0', '--work-dir', args.work_dir, '--out-metrics', metrics_file, '--cfg-options',
-             *data_options, f'test_evaluator.0.dump_detections={detections_file}',
-             f'test_evaluator.1.dump_tubes={tubes_file}'], locks)
-        records.record('test', trained)
-
+    step('3/4 evaluation (mim test): frame-mAP and video-mAP on the held-out videos')
+    outputs = evaluate(args, trained, records, locks)
     step('4/4 demo video (tools/demo.py)')
-    from point3d_mm.utils.safe_pickle import safe_pickle_load
-    test_video = sorted(safe_pickle_load(gt_file)['test_videos'][0])[0]
-    out_video = osp.join(args.work_dir, f'demo_{test_video}.mp4')
-    out_json = osp.join(args.work_dir, f'demo_{test_video}_tubes.json')
-    demo_inputs = dict(trained, video=test_video, streaming=args.streaming,
-                       show_heatmap=args.show_heatmap)
-    if records.done('demo', demo_inputs, (out_video, out_json)):
-        print(f'reusing {out_video} (drawn with this checkpoint and these options)')
-    else:
-        run([sys.executable, osp.join(ROOT, 'tools', 'demo.py'),
-             osp.join(args.data_root, 'frames', test_video), args.config, checkpoint,
-             '--out-video', out_video, '--out-json', out_json,
-             *(['--streaming'] if args.streaming else []),
-             *(['--show-heatmap'] if args.show_heatmap else [])], locks)
-        records.record('demo', demo_inputs)
+    outputs.update(draw_demo_video(args, trained, records, locks))
 
     print(f'\n=== done in {(time.time() - started) / 60:.1f} min ===')
     print(f'dataset:          {args.data_root}')
-    print(f'checkpoint:       {checkpoint}')
-    print(f'metrics (JSON):   {metrics_file}')
-    print(f'detections:       {detections_file}')
-    print(f'tubes:            {tubes_file}')
-    print(f'annotated video:  {out_video}')
-    print(f'tubes (JSON):     {out_json}')
+    print(f'checkpoint:       {trained["checkpoint"]}')
+    print(f'metrics (JSON):   {outputs["metrics"]}')
+    print(f'detections:       {outputs["detections"]}')
+    print(f'tubes:            {outputs["tubes"]}')
+    print(f'annotated video:  {outputs["video"]}')
+    print(f'tubes (JSON):     {outputs["tubes_json"]}')
 
 
 if __name__ == '__main__':

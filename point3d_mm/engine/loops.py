@@ -16,11 +16,15 @@ the reference path.
 Distributed: each process takes every world_size-th video (a video's frames must stay in one
 process to be shared); mmengine's result collection puts the clips back together.
 
+Progress: the hooks see the predicted clips regrouped into steps like the loader's batches
+(:func:`loader_steps`), so that the logger's ``Iter(test) [i/n]``, whose ``n`` is the
+loader's length, ends at ``n``.
+
 Shape letters: N frames, B clips, T frames per clip, C channels, h × w feature map.
 """
 import copy
 from collections import OrderedDict
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -33,6 +37,28 @@ from torch import Tensor
 
 #: Keys of a clip's data info that describe its ground truth, emptied for a frame alone.
 _GT_KEYS = ('gt_bboxes', 'gt_labels', 'gt_frame_inds', 'gt_track_ids', 'gt_knots')
+
+
+def loader_steps(batches: Iterable[list], num_clips: int, num_steps: int) -> Iterator[list]:
+    """Regroup the predicted samples of ``batches`` (per video, ``clip_batch`` at a time) into
+    at most ``num_steps`` steps of ``ceil(num_clips / num_steps)`` samples in order, the last
+    step shorter; ``num_steps`` exactly when ``num_steps`` is the length of a loader of the
+    ``num_clips`` clips.
+
+    Args:
+        batches: lists of samples, ``num_clips`` in all.
+        num_clips: the samples in ``batches``.
+        num_steps: the most steps wanted (the loader's length, the progress line's total).
+    """
+    size = max(1, -(-num_clips // max(1, num_steps)))
+    pending: list = []
+    for batch in batches:
+        pending.extend(batch)
+        while len(pending) >= size:
+            yield pending[:size]
+            pending = pending[size:]
+    if pending:
+        yield pending
 
 
 class _FeatureCache:
@@ -174,17 +200,18 @@ class _CachedFeatureLoopMixin:
         self.runner.model.eval()
         rank, world_size = get_dist_info()
         videos = cache.clips_by_video(rank, world_size)
-        print_log(f'{stage}: {sum(map(len, videos.values()))} clips of {len(videos)} videos '
-                  f'in this process, each frame through the backbone once (frame_batch='
-                  f'{cache.frame_batch}, clip_batch={cache.clip_batch})', logger='current')
-        step = 0
-        for indices in videos.values():
-            for samples in cache.predict_video(indices):
-                self.runner.call_hook(f'before_{stage}_iter', batch_idx=step, data_batch=None)
-                self.evaluator.process(data_samples=samples, data_batch=None)
-                self.runner.call_hook(f'after_{stage}_iter', batch_idx=step, data_batch=None,
-                                      outputs=samples)
-                step += 1
+        num_clips = sum(map(len, videos.values()))
+        print_log(f'{stage}: {num_clips} clips of {len(videos)} videos in this process, each '
+                  f'frame through the backbone once (frame_batch={cache.frame_batch}, '
+                  f'clip_batch={cache.clip_batch})', logger='current')
+        predicted = (samples for indices in videos.values()
+                     for samples in cache.predict_video(indices))
+        for step, samples in enumerate(loader_steps(predicted, num_clips,
+                                                    len(self.dataloader))):
+            self.runner.call_hook(f'before_{stage}_iter', batch_idx=step, data_batch=None)
+            self.evaluator.process(data_samples=samples, data_batch=None)
+            self.runner.call_hook(f'after_{stage}_iter', batch_idx=step, data_batch=None,
+                                  outputs=samples)
         metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
         self.runner.call_hook(f'after_{stage}_epoch', metrics=metrics)
         self.runner.call_hook(f'after_{stage}')

@@ -1,20 +1,28 @@
-"""Writing files atomically: the one writer of every file point3d_mm produces.
+"""Writing files and folders atomically: the one writer of every file point3d_mm produces.
 
 A file appears under its final name only once it is complete (written to a temporary file
 beside it, synced, then renamed), with the permissions ``open()`` would give it. A crash
 leaves the previous file untouched and at most a ``.tmp`` file; a failed write leaves the
 previous file untouched and no ``.tmp`` file, and one that ran out of room (a full disk, a
 file-size limit) is raised as an ``OSError`` saying ``could not write <file>: ...``.
+A folder (:func:`atomic_folder`) is filled beside its final name and swapped into place alike.
+Temporary names are ``<name>.<8 random characters>.tmp[<suffix>]`` (:data:`TEMPORARY_NAME`).
 Imports only the standard library and numpy, so the pure-numpy layers can use it.
 """
 import contextlib
 import errno
+import glob
 import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from typing import IO, Any, Iterator
+
+#: The names of the temporary files and folders of the atomic writes (``tempfile``'s random
+#: part is 8 characters): what a killed write can leave, never read, safe to delete.
+TEMPORARY_NAME = re.compile(r'.+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?')
 
 import numpy as np
 
@@ -88,6 +96,58 @@ def atomic_write(data: bytes, filepath: Any) -> None:
     """Write ``data`` to ``filepath`` atomically."""
     with atomic_open(filepath, 'wb') as f:
         f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_folder(folder: Any) -> Iterator[str]:
+    """A new empty folder beside ``folder`` to fill; when the block ends without error it
+    replaces ``folder`` (and all it held), with the permissions ``os.makedirs`` would give it.
+
+    An error removes the temporary folder and leaves ``folder`` as it was. A crash leaves at
+    most ``<name>.<random>.tmp`` folders beside it, which the next ``atomic_folder`` of the
+    same folder removes (so two writers of one folder at once must be kept apart by the
+    caller). Replacing an existing folder takes two renames (POSIX has no atomic exchange of
+    folders): killed between them, ``folder`` is absent, never partial. A symlink is
+    followed: the folder it points to is the one replaced.
+
+    Args:
+        folder: The final folder; its parent is created if missing.
+
+    Yields:
+        The temporary folder's path.
+    """
+    target = os.path.realpath(os.fspath(folder))
+    parent, name = os.path.split(target)
+    os.makedirs(parent, exist_ok=True)
+    own = re.compile(re.escape(name) + r'\.[A-Za-z0-9_]{8}\.tmp')
+    for stale in glob.glob(os.path.join(glob.escape(parent), glob.escape(name) + '.*.tmp')):
+        if own.fullmatch(os.path.basename(stale)) and os.path.isdir(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=name + '.', suffix='.tmp')
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 -> what os.makedirs gives
+        if os.path.lexists(target):
+            old = tempfile.mkdtemp(dir=parent, prefix=name + '.', suffix='.tmp')
+            os.replace(target, old)
+            os.rename(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+    except BaseException as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _raise_write_error(error, target)
+        raise
+
+
+def remove_leftovers(folder: Any) -> None:
+    """Remove the temporary files of atomic writes that were killed, directly in ``folder``
+    (the caller makes sure that no write into it is under way)."""
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            if TEMPORARY_NAME.fullmatch(name) and os.path.isfile(path):
+                os.unlink(path)
 
 
 def json_safe(value: Any) -> Any:

@@ -1,6 +1,8 @@
-"""Decoding video: the one place point3d_mm opens a video file or lists a frame folder.
+"""Decoding video: the one place point3d_mm opens a video file, lists a frame folder or reads
+a frame image.
 
 * :class:`OpenCVVideoReader`: random access by 1-based frame number (the dataset's clips).
+* :func:`list_frames` and :func:`read_frame`: a frame folder's frames and one frame image.
 * :func:`iter_numbered_frames`: one forward pass over a video file, a frame folder or any
   iterable of frames (inference, the demo), with corrupt-frame handling.
 * :func:`video_info`: frame count and frame rate without decoding.
@@ -12,7 +14,9 @@ Frames are (H, W, 3) uint8 BGR arrays, as OpenCV decodes them.
 """
 import os
 import os.path as osp
+import re
 import stat
+import string
 import sys
 import threading
 import time
@@ -24,6 +28,8 @@ import numpy as np
 
 #: Image files that count as frames in a frame folder (lower-case suffixes).
 FRAME_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+#: File name of frame ``i`` (1-based) in the frame folders point3d_mm writes.
+FRAME_TMPL = '{:05d}.jpg'
 CORRUPT_FRAME_MODES = ('raise', 'skip')
 #: Consecutive undecodable frames after which a video is taken to end there.
 _MAX_CORRUPT_RUN = 100
@@ -88,17 +94,89 @@ def open_capture(path: Union[str, int]) -> cv2.VideoCapture:
     return capture
 
 
-def list_frame_files(folder: str) -> List[str]:
-    """The frame images of a folder, sorted by name."""
-    return sorted(name for name in os.listdir(folder)
-                  if name.lower().endswith(FRAME_EXTENSIONS))
+def list_frames(folder: str, filename_tmpl: Optional[str] = None) -> List[Tuple[int, str]]:
+    """The frames of a frame folder: (1-based frame number, file name) pairs by number.
+
+    Args:
+        folder: The frame folder.
+        filename_tmpl: The file name of frame ``i`` is ``filename_tmpl.format(i)`` (a
+            dataset's frames; one ``{}`` field, an integer): only exact names count, so with
+            ``'{:05d}.jpg'`` neither ``1.jpg`` nor ``000001.jpg`` is a frame, and numbers may
+            have gaps. None: every image file (:data:`FRAME_EXTENSIONS`) is a frame, numbered
+            1, 2, ... in name order (any folder of images read as a video).
+
+    Raises:
+        FileNotFoundError: ``folder`` is not a folder.
+        ValueError: ``filename_tmpl`` has not exactly one field.
+    """
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'frame folder {folder} does not exist')
+    names = os.listdir(folder)
+    if filename_tmpl is None:
+        images = sorted(name for name in names if name.lower().endswith(FRAME_EXTENSIONS))
+        return list(enumerate(images, start=1))
+    pattern = _template_pattern(filename_tmpl)
+    frames = []
+    for name in names:
+        match = pattern.match(name)
+        if match and filename_tmpl.format(int(match.group(1))) == name:
+            frames.append((int(match.group(1)), name))
+    return sorted(frames)
+
+
+def _template_pattern(filename_tmpl: str) -> 're.Pattern':
+    """A regex matching the file names of ``filename_tmpl``, the number as its group 1."""
+    fields = [field for _, field, _, _ in string.Formatter().parse(filename_tmpl)
+              if field is not None]
+    if len(fields) != 1:
+        raise ValueError(f"filename template '{filename_tmpl}' must have exactly one {{}} "
+                         'field, the frame number')
+    prefix, rest = filename_tmpl.split('{', 1)
+    suffix = rest.split('}', 1)[1]
+    return re.compile(re.escape(prefix) + r'(\d+)' + re.escape(suffix) + r'\Z')
+
+
+def read_frame(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
+    """Decode one frame image (JPEG, PNG, ...).
+
+    Args:
+        path: The image file.
+        backend_args: mmengine file backend arguments (frames in other storage); None reads
+            a local file.
+
+    Returns:
+        (H, W, 3) uint8 BGR array.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        CorruptFrameError: it cannot be decoded as an image (corrupt, truncated, not an image),
+            or declares more than :data:`MAX_FRAME_PIXELS` pixels.
+    """
+    try:
+        if backend_args:
+            from mmengine import fileio
+            data = fileio.get(path, backend_args=backend_args)
+        else:
+            with open(path, 'rb') as f:
+                data = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f'frame file {path} does not exist') from None
+    size = _declared_size(data[:1 << 16])
+    if size is not None and size[0] * size[1] > MAX_FRAME_PIXELS:
+        raise CorruptFrameError(f'frame file {path} declares {size[0]}x{size[1]} pixels, more '
+                                f'than {MAX_FRAME_PIXELS} (corrupt?)')
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:  # OpenCV >= 5 also refuses truncated JPEGs here
+        raise CorruptFrameError(f'frame file {path} cannot be decoded as an image (corrupt, '
+                                'truncated or not an image)')
+    return img
 
 
 def video_info(video: str) -> Tuple[Optional[int], Optional[float]]:
     """(number of frames, frames per second) of a video file or frame folder, each None when
     unknown, without decoding."""
     if osp.isdir(video):
-        return len(list_frame_files(video)) or None, None
+        return len(list_frames(video)) or None, None
     capture = open_capture(video)
     try:
         return (int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None,
@@ -207,29 +285,20 @@ def iter_numbered_frames(video: Frames, on_corrupt: str = 'raise'
 
 
 def _iter_folder(folder: str, on_corrupt: str) -> Iterator[Tuple[int, np.ndarray]]:
-    names = list_frame_files(folder)
-    if not names:
+    frames = list_frames(folder)
+    if not frames:
         raise ValueError(f'{folder}: the folder holds no frame images '
                          f'({", ".join(FRAME_EXTENSIONS)})')
-    for number, name in enumerate(names, start=1):
-        path = osp.join(folder, name)
-        size = image_size(path)
-        if size is not None and size[0] * size[1] > MAX_FRAME_PIXELS:
-            _corrupt_frame(f'{path}: the image declares {size[0]}x{size[1]} pixels, more '
-                           f'than {MAX_FRAME_PIXELS} (corrupt?) (frame {number})', on_corrupt)
-            continue
-        frame = cv2.imread(path)
-        if frame is None:
-            _corrupt_frame(f'{path}: unreadable image (frame {number})', on_corrupt)
-            continue
-        yield number, frame
+    for number, name in frames:
+        try:
+            yield number, read_frame(osp.join(folder, name))
+        except CorruptFrameError as error:
+            _corrupt_frame(f'{error} (frame {number})', on_corrupt)
 
 
-def image_size(path: str) -> Optional[Tuple[int, int]]:
-    """(width, height) a JPEG or PNG file declares in its header, without decoding it; None
-    for other files or when no size is found."""
-    with open(path, 'rb') as f:
-        head = f.read(1 << 16)
+def _declared_size(head: bytes) -> Optional[Tuple[int, int]]:
+    """(width, height) that a JPEG or PNG file's first bytes declare, without decoding it;
+    None for other files or when no size is found."""
     if head.startswith(b'\x89PNG\r\n\x1a\n') and head[12:16] == b'IHDR':
         return int.from_bytes(head[16:20], 'big'), int.from_bytes(head[20:24], 'big')
     if not head.startswith(b'\xff\xd8'):

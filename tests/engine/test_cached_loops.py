@@ -1,14 +1,17 @@
 """The cached-feature test loop gives clip mode's detections and metrics (scores within 1e-5,
 box corners within 1e-3 px), computing each frame's backbone features once."""
 import os.path as osp
+from typing import Optional
 
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
+from point3d_mm.engine.loops import loader_steps
 from point3d_mm.evaluation.functional import load_frame_detections
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -41,7 +44,20 @@ def checkpoint(tmp_path_factory) -> str:
     return path
 
 
-def run_test(data_root: str, checkpoint: str, work_dir: str, cache: bool) -> tuple:
+class StepRecorder(Hook):
+    """Records (batch_idx, clips) of every test iteration, the loader's length and its clips."""
+
+    def __init__(self) -> None:
+        self.steps, self.total, self.clips = [], None, None
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.steps.append((batch_idx, len(outputs)))
+        self.total = len(runner.test_dataloader)
+        self.clips = len(runner.test_dataloader.dataset)
+
+
+def run_test(data_root: str, checkpoint: str, work_dir: str, cache: bool,
+             recorder: Optional[StepRecorder] = None) -> tuple:
     cfg = Config.fromfile(TINY_CONFIG)
     gt = osp.join(data_root, 'synthetic_gt.pkl')
     dump = osp.join(work_dir, 'dets.npz')
@@ -54,7 +70,10 @@ def run_test(data_root: str, checkpoint: str, work_dir: str, cache: bool) -> tup
     cfg.test_cfg = dict(type='CachedFeatureTestLoop', cache_features=cache, frame_batch=5,
                         clip_batch=3)
     cfg.default_hooks.logger.interval = 1000
-    metrics = Runner.from_cfg(cfg).test()
+    runner = Runner.from_cfg(cfg)
+    if recorder is not None:
+        runner.register_hook(recorder)
+    metrics = runner.test()
     detections, names = load_frame_detections(dump)
     return metrics, detections, names
 
@@ -69,8 +88,14 @@ def canonical(dets: np.ndarray) -> np.ndarray:
 def test_cached_loop_equals_clip_mode(data_root, checkpoint, tmp_path):
     clip_metrics, clip_dets, names = run_test(data_root, checkpoint, str(tmp_path / 'clip'),
                                               cache=False)
+    recorder = StepRecorder()
     cached_metrics, cached_dets, cached_names = run_test(data_root, checkpoint,
-                                                         str(tmp_path / 'cached'), cache=True)
+                                                         str(tmp_path / 'cached'), cache=True,
+                                                         recorder=recorder)
+    # The progress line's steps are the loader's: Iter(test) [i/n] ends at n, never past it
+    # (per video in steps of clip_batch=3, this data would take more).
+    assert [i for i, _ in recorder.steps] == list(range(recorder.total))
+    assert sum(n for _, n in recorder.steps) == recorder.clips
     assert cached_names == names
     assert len(clip_dets) > 100 and len(cached_dets) == len(clip_dets)
     # The same rows in the same place (video, frame, label), up to float rounding; rows of
@@ -82,3 +107,28 @@ def test_cached_loop_equals_clip_mode(data_root, checkpoint, tmp_path):
     # degenerate, with IoU 0 even with themselves).
     np.testing.assert_allclose(cached_dets[:, 4:], clip_dets[:, 4:], atol=1e-3)
     assert cached_metrics == pytest.approx(clip_metrics, abs=1e-6)
+
+
+def test_loader_steps_end_at_the_loaders_length():
+    # 3 videos of 5, 3 and 7 clips, predicted 2 clips at a time: 9 batches; a loader of batch
+    # 4 over the 15 clips has 4 batches, and so do the steps, in order.
+    clips = iter(range(15))
+    batches = [[next(clips) for _ in range(n)] for n in (2, 2, 1, 2, 1, 2, 2, 2, 1)]
+    steps = list(loader_steps(iter(batches), num_clips=15, num_steps=4))
+    assert steps == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14]]
+    # a loader of batch 8: 2 steps of 8 and 7
+    assert [len(s) for s in loader_steps(iter(batches), 15, 2)] == [8, 7]
+    # one process of two with more than half of the clips (videos are not split): steps
+    # grow so that their number stays within the loader's length
+    assert [len(s) for s in loader_steps(iter(batches), 15, 3)] == [5, 5, 5]
+    assert [len(s) for s in loader_steps(iter(batches[:2]), 4, 3)] == [2, 2]
+    assert list(loader_steps(iter([]), 0, 3)) == []
+
+
+@pytest.mark.parametrize('num_clips', [1, 7, 147, 1170, 1176, 1177])
+@pytest.mark.parametrize('batch_size', [1, 3, 8])
+def test_loader_steps_equal_a_loaders_batches(num_clips, batch_size):
+    num_batches = -(-num_clips // batch_size)  # len(DataLoader) without drop_last
+    per_video = [[0] * 8] * (num_clips // 8) + ([[0] * (num_clips % 8)] if num_clips % 8 else [])
+    steps = list(loader_steps(iter(per_video), num_clips, num_batches))
+    assert len(steps) == num_batches and sum(map(len, steps)) == num_clips

@@ -13,9 +13,8 @@ from point3d_mm.datasets.preparation.frame_extraction import (
     count_frames,
     extract_videos,
     find_videos,
-    frame_numbers,
 )
-from point3d_mm.utils.video import OpenCVVideoReader
+from point3d_mm.utils.video import FRAME_TMPL, OpenCVVideoReader, list_frames
 
 #: name: (extension, frames, (h, w)) as OpenCV 5.1 and decord 0.6.0 report them.
 VIDEOS = {'demo': ('.mp4', 280, (256, 340)), 'test': ('.avi', 164, (240, 320)),
@@ -45,7 +44,7 @@ def test_counts_equal_the_decoder_and_names_start_at_00001(extracted):
         names = sorted(os.listdir(osp.join(root, result.video)))
         assert names[0] == '00001.jpg' and names[-1] == f'{frames:05d}.jpg'
         assert len(names) == frames
-    assert sorted(os.listdir(root)) == sorted(VIDEOS)  # no '.part' folder left
+    assert sorted(os.listdir(root)) == sorted(VIDEOS)  # no temporary folder left
 
 
 def tiny_act(nframes):
@@ -114,7 +113,12 @@ def test_frame_folder_with_gaps_is_a_clear_error(tmp_path):
     for frame in (1, 2, 3, 6, 8):
         (folder / f'{frame:05d}.jpg').write_bytes(b'')
     (folder / '7.jpg').write_bytes(b'')  # not named by the template: not a frame
-    assert frame_numbers(str(folder)) == [1, 2, 3, 6, 8]
+    assert list_frames(str(folder), FRAME_TMPL) == [
+        (1, '00001.jpg'), (2, '00002.jpg'), (3, '00003.jpg'), (6, '00006.jpg'), (8, '00008.jpg')]
+    # a folder read as a video: every image, numbered in name order
+    assert [name for _, name in list_frames(str(folder))] == [
+        '00001.jpg', '00002.jpg', '00003.jpg', '00006.jpg', '00008.jpg', '7.jpg']
+    assert [number for number, _ in list_frames(str(folder))] == [1, 2, 3, 4, 5, 6]
     with pytest.raises(ValueError, match=r'frame folder .*v has gaps: frames 4-5, 7 are '
                        r'missing \(5 files up to 00008.jpg\)'):
         count_frames(str(folder))

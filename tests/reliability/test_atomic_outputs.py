@@ -89,3 +89,70 @@ def test_write_error_leaves_no_file_and_no_temporary(tmp_path, monkeypatch):
     with pytest.raises(OSError, match='No space'):
         mmengine.dump({'a': 1}, str(tmp_path / 'm.json'))
     assert os.listdir(tmp_path) == []
+
+
+# --- folders (fileio.atomic_folder: the demo's data root, extracted frame folders) --------
+
+def umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_atomic_folder_appears_complete_with_the_permissions_of_makedirs(tmp_path):
+    from point3d_mm.utils.fileio import atomic_folder
+    target = tmp_path / 'data'
+    with atomic_folder(str(target)) as tmp:
+        assert not target.exists() and osp.dirname(tmp) == str(tmp_path)
+        (open(osp.join(tmp, 'a.txt'), 'w')).write('new')
+    assert os.listdir(tmp_path) == ['data'] and (target / 'a.txt').read_text() == 'new'
+    assert (target.stat().st_mode & 0o777) == (0o777 & ~umask())  # not mkdtemp's 0700
+
+
+def test_atomic_folder_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    from point3d_mm.utils.fileio import atomic_folder
+    target = tmp_path / 'data'
+    target.mkdir()
+    (target / 'old.txt').write_text('old')
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_folder(str(target)) as tmp:
+            (open(osp.join(tmp, 'half.txt'), 'w')).write('half')
+            raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == ['data'] and os.listdir(target) == ['old.txt']
+    with atomic_folder(str(target)) as tmp:
+        (open(osp.join(tmp, 'new.txt'), 'w')).write('new')
+    assert os.listdir(tmp_path) == ['data'] and os.listdir(target) == ['new.txt']
+
+
+def test_atomic_folder_removes_what_killed_writes_of_it_left(tmp_path):
+    from point3d_mm.utils.fileio import atomic_folder
+    for name in ('data.k1ll3d_0.tmp', 'data.k1ll3d_1.tmp', 'other.k1ll3d_0.tmp'):
+        (tmp_path / name).mkdir()
+    (tmp_path / 'data.notes.tmp').mkdir()  # not a name of ours
+    with atomic_folder(str(tmp_path / 'data')):
+        pass
+    assert sorted(os.listdir(tmp_path)) == ['data', 'data.notes.tmp', 'other.k1ll3d_0.tmp']
+
+
+def test_atomic_folder_through_a_symlink_replaces_what_it_points_to(tmp_path):
+    from point3d_mm.utils.fileio import atomic_folder
+    real = tmp_path / 'disk' / 'data'
+    real.mkdir(parents=True)
+    (tmp_path / 'data').symlink_to(real)
+    with atomic_folder(str(tmp_path / 'data')) as tmp:
+        assert osp.dirname(tmp) == str(tmp_path / 'disk')
+        (open(osp.join(tmp, 'a.txt'), 'w')).write('new')
+    assert (tmp_path / 'data').is_symlink() and (real / 'a.txt').read_text() == 'new'
+    assert os.listdir(tmp_path / 'disk') == ['data']
+
+
+def test_remove_leftovers_removes_only_temporary_files_of_atomic_writes(tmp_path):
+    from point3d_mm.utils.fileio import remove_leftovers
+    names = ['epoch_2.pth.ab12cd_3.tmp', 'demo.mp4.ab12cd_3.tmp.mp4', 'notes.tmp',
+             'epoch_1.pth', 'x.toolong12.tmp']
+    for name in names:
+        (tmp_path / name).write_text('')
+    (tmp_path / 'data.ab12cd_3.tmp').mkdir()  # a folder: atomic_folder's own to remove
+    remove_leftovers(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ['data.ab12cd_3.tmp', 'epoch_1.pth', 'notes.tmp',
+                                            'x.toolong12.tmp']

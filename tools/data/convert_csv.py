@@ -13,13 +13,13 @@ Without ``--frames-root`` a video's frame count is its last annotated frame.
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import Dict, List, Optional, Tuple
 
-import cv2
-
 from point3d_mm.datasets.preparation.csv_annotations import csv_to_act, read_csv_rows
+from point3d_mm.datasets.preparation.frame_extraction import count_frames
 from point3d_mm.structures.act_format import dump_act
+from point3d_mm.utils.cli import exit_on_user_error
+from point3d_mm.utils.video import FRAME_TMPL, read_frame
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,7 +34,7 @@ def parse_args() -> argparse.Namespace:
                         help='frame size of every video')
     parser.add_argument('--frames-root', help='frame folders <root>/<video>/: frame counts '
                         'and sizes are read from them')
-    parser.add_argument('--filename-tmpl', default='{:05d}.jpg',
+    parser.add_argument('--filename-tmpl', default=FRAME_TMPL,
                         help='frame file name template under --frames-root')
     return parser.parse_args()
 
@@ -47,27 +47,18 @@ def read_lines(path: Optional[str]) -> Optional[List[str]]:
 
 
 def frames_info(root: str, videos: List[str], tmpl: str) -> Tuple[Dict, Dict]:
-    """Frame count (consecutive files from 1) and (h, w) of the first frame per video."""
+    """Frame count (files from 1 without gaps) and (h, w) of the first frame per video."""
     nframes, resolution = {}, {}
     for video in videos:
-        first = osp.join(root, video, tmpl.format(1))
-        img = cv2.imread(first)
-        if img is None:
-            raise FileNotFoundError(f'cannot read {first}, the first frame of {video}')
-        resolution[video] = img.shape[:2]
-        count = 1
-        while osp.exists(osp.join(root, video, tmpl.format(count + 1))):
-            count += 1
-        nframes[video] = count
+        nframes[video] = count_frames(osp.join(root, video), tmpl)
+        resolution[video] = read_frame(osp.join(root, video, tmpl.format(1))).shape[:2]
     return nframes, resolution
 
 
 def main() -> None:
     args = parse_args()
-    try:
+    with exit_on_user_error('convert_csv.py'):  # a bad CSV, labels or frames: one line
         convert(args)
-    except (ValueError, FileNotFoundError) as error:  # a bad CSV, labels or frames: one line
-        sys.exit(f'convert_csv.py: {type(error).__name__}: {error}')
 
 
 def convert(args: argparse.Namespace) -> None:

@@ -9,8 +9,8 @@ import argparse
 import os
 import os.path as osp
 
-from point3d_mm.structures.act_format import dump_act
 from point3d_mm.datasets.preparation.multisports import multisports_to_act
+from point3d_mm.structures.act_format import dump_act
 from point3d_mm.utils.safe_pickle import safe_pickle_load
 
 

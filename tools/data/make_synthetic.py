@@ -5,7 +5,8 @@ Example::
     python tools/data/make_synthetic.py --out data/synthetic --seed 0 \
         --num-train 40 --num-test 10 --size 128
 
-The output is byte-identical for the same arguments. See point3d_mm.datasets.preparation.synthetic_actions.
+The output is byte-identical for the same arguments. See
+point3d_mm.datasets.preparation.synthetic_actions.
 """
 import argparse
 import time

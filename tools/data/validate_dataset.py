@@ -14,8 +14,8 @@ import argparse
 import sys
 from collections import Counter
 
-from point3d_mm.datasets.preparation.frame_extraction import FRAME_TMPL
 from point3d_mm.datasets.preparation.dataset_check import IMAGE_CHECKS, validate_act_file
+from point3d_mm.utils.video import FRAME_TMPL
 
 
 def parse_args() -> argparse.Namespace:

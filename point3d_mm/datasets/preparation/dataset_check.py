@@ -2,14 +2,11 @@
 
 :func:`validate_act_file` reads an ACT ground-truth pickle, lists every problem of its content
 (:func:`point3d_mm.structures.act_format.act_content_problems`) and, with ``frames_root``,
-of its frame
-folders: missing frame folders, missing frames, more frames than ``nframes``, images that
-cannot be decoded or whose size differs from ``resolution``.
+of its frame folders: missing frame folders, missing frames, more frames than ``nframes``,
+images that cannot be decoded or whose size differs from ``resolution``.
 """
 import os.path as osp
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple
-
-import cv2
 
 from ...structures.act_format import (
     ACT_KEYS,
@@ -19,7 +16,7 @@ from ...structures.act_format import (
     sort_problems,
 )
 from ...utils.safe_pickle import safe_pickle_load
-from .frame_extraction import FRAME_TMPL, frame_numbers
+from ...utils.video import FRAME_TMPL, CorruptFrameError, list_frames, read_frame
 
 IMAGE_CHECKS = ('all', 'first', 'none')
 
@@ -90,7 +87,7 @@ def _check_frames(video: str, frame_dir: str, nframes: int,
                   check_images: str) -> Iterator[Problem]:
     """Problems of one video's frame folder."""
     try:
-        numbers = frame_numbers(frame_dir, filename_tmpl)
+        numbers = [number for number, _ in list_frames(frame_dir, filename_tmpl)]
     except FileNotFoundError:
         yield Problem('frames_missing', f'frame folder {frame_dir} does not exist', video)
         return
@@ -109,11 +106,13 @@ def _check_frames(video: str, frame_dir: str, nframes: int,
     size_reported = False
     for frame in to_read:
         path = osp.join(frame_dir, filename_tmpl.format(frame))
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
-        if img is None:
+        try:
+            img = read_frame(path)
+        except CorruptFrameError:
             yield Problem('image_unreadable', f'{path} cannot be decoded as an image', video,
                           frame)
-        elif shape is not None and img.shape[:2] != shape and not size_reported:
+            continue
+        if shape is not None and img.shape[:2] != shape and not size_reported:
             size_reported = True  # one per video: all frames of a video share a size
             yield Problem('image_size', f'{path} is {img.shape[1]}x{img.shape[0]} (w x h), '
                           f'the resolution entry says {shape[1]}x{shape[0]}', video, frame)

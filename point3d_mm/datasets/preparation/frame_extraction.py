@@ -5,23 +5,20 @@ Frames are decoded by :class:`~point3d_mm.utils.video.OpenCVVideoReader`, the de
 frames and one read from the videos see the same pictures (up to JPEG loss). Frame ``i`` of a
 video (1-based, as in the ACT ground truth) is written as ``filename_tmpl.format(i)``.
 
-A video is first written to ``<video>.part`` and renamed when complete, so an interrupted run
-leaves no folder that looks finished, and a re-run skips the videos already extracted.
+A video's frames are written into a folder beside its own and swapped into place when
+complete (``fileio.atomic_folder``), so an interrupted run leaves no folder that looks
+finished, and a re-run skips the videos already extracted.
 """
 import os
 import os.path as osp
-import re
-import shutil
-import string
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Pattern, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 
 from ...structures.act_format import format_ranges
-from ...utils.video import OpenCVVideoReader
-
-FRAME_TMPL = '{:05d}.jpg'
+from ...utils.fileio import atomic_folder
+from ...utils.video import FRAME_TMPL, OpenCVVideoReader, list_frames
 
 
 @dataclass
@@ -55,37 +52,6 @@ class ExtractionResult:
         return None
 
 
-def frame_pattern(filename_tmpl: str = FRAME_TMPL) -> Pattern:
-    """A regex matching the file names of ``filename_tmpl`` (one ``{}`` field, an integer)."""
-    fields = [field for _, field, _, _ in string.Formatter().parse(filename_tmpl)
-              if field is not None]
-    if len(fields) != 1:
-        raise ValueError(f"filename template '{filename_tmpl}' must have exactly one {{}} "
-                         'field, the frame number')
-    prefix, rest = filename_tmpl.split('{', 1)
-    suffix = rest.split('}', 1)[1]
-    return re.compile(re.escape(prefix) + r'(\d+)' + re.escape(suffix) + r'\Z')
-
-
-def frame_numbers(frame_dir: str, filename_tmpl: str = FRAME_TMPL) -> List[int]:
-    """Sorted frame numbers of the files of ``frame_dir`` named by ``filename_tmpl``.
-
-    Only exact names count: with ``'{:05d}.jpg'``, ``1.jpg`` or ``000001.jpg`` are not frames.
-
-    Raises:
-        FileNotFoundError: ``frame_dir`` is not a folder.
-    """
-    if not osp.isdir(frame_dir):
-        raise FileNotFoundError(f'frame folder {frame_dir} does not exist')
-    pattern = frame_pattern(filename_tmpl)
-    numbers = []
-    for name in os.listdir(frame_dir):
-        match = pattern.match(name)
-        if match and filename_tmpl.format(int(match.group(1))) == name:
-            numbers.append(int(match.group(1)))
-    return sorted(numbers)
-
-
 def count_frames(frame_dir: str, filename_tmpl: str = FRAME_TMPL) -> int:
     """Number of frames of a folder whose frames run from 1 without gaps.
 
@@ -94,7 +60,7 @@ def count_frames(frame_dir: str, filename_tmpl: str = FRAME_TMPL) -> int:
         ValueError: frame numbers have gaps or do not start at 1 (the message names the folder
             and the missing frames).
     """
-    numbers = frame_numbers(frame_dir, filename_tmpl)
+    numbers = [number for number, _ in list_frames(frame_dir, filename_tmpl)]
     if not numbers:
         raise FileNotFoundError(f"frame folder {frame_dir} holds no frame named like "
                                 f"'{filename_tmpl.format(1)}'")
@@ -130,36 +96,29 @@ def extract_frames(video_path: str, out_dir: str, filename_tmpl: str = FRAME_TMP
     """
     reader = OpenCVVideoReader(video_path)
     reported = len(reader)
-    part_dir = out_dir + '.part'
-    shutil.rmtree(part_dir, ignore_errors=True)
-    os.makedirs(part_dir)
     is_jpeg = filename_tmpl.lower().endswith(('.jpg', '.jpeg'))
     params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if is_jpeg else []
     decoded = 0
     try:
-        while True:
-            try:
-                # Consecutive frames are read forward, without seeking.
-                frame = reader.read([decoded + 1])[0]
-            except ValueError:  # the decoder's end of stream
-                break
-            decoded += 1
-            path = osp.join(part_dir, filename_tmpl.format(decoded))
-            if not cv2.imwrite(path, frame, params):
-                # OpenCV reports no reason; a full disk is the usual one
-                raise OSError(f'could not write frame {decoded} of {out_dir} (as {path}; disk '
-                              'full or file too large?)')
-    except BaseException:
-        shutil.rmtree(part_dir, ignore_errors=True)  # a half-written video frees its space
-        raise
+        # A failure removes the half-written folder (a full disk gets its space back).
+        with atomic_folder(out_dir) as part_dir:
+            while True:
+                try:
+                    # Consecutive frames are read forward, without seeking.
+                    frame = reader.read([decoded + 1])[0]
+                except ValueError:  # the decoder's end of stream
+                    break
+                decoded += 1
+                path = osp.join(part_dir, filename_tmpl.format(decoded))
+                if not cv2.imwrite(path, frame, params):
+                    # OpenCV reports no reason; a full disk is the usual one
+                    raise OSError(f'could not write frame {decoded} of {out_dir} (as {path}; '
+                                  'disk full or file too large?)')
+            if decoded == 0:
+                raise ValueError(f'{video_path}: no frame could be decoded (the container '
+                                 f'reports {reported})')
     finally:
         reader.close()
-    if decoded == 0:
-        shutil.rmtree(part_dir, ignore_errors=True)
-        raise ValueError(f'{video_path}: no frame could be decoded (the container reports '
-                         f'{reported})')
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(part_dir, out_dir)
     return decoded, reported
 
 

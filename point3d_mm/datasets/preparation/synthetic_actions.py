@@ -1,34 +1,19 @@
 """Synthetic actions: stick figures whose classes differ only in motion.
 
-Every actor is drawn from a per-frame *state* — pose phase, tilt, bounce, position, size,
-colour — by one renderer that never sees the class (:meth:`SyntheticActions.actor_state`).
-The classes change only how the state evolves over time, and every state variable has the
-same single-frame distribution in every class:
-
-* pose: all actors cycle through one pose library (a closed loop of joint angles,
-  :func:`pose_angles`) from a uniform random phase;
-* tilt ``A sin(a0 + w t)``, bounce ``H |sin(b0 + v t)|`` and sideways shake
-  ``S sin(c0 + u t)`` with uniform random ``a0, b0, c0``: a swaying, jumping or shaking actor
-  has ``w``, ``v`` or ``u`` > 0, the others 0 (a static lean, lift or offset with the same
-  distribution);
-* horizontal position: a walker moves at speed ``s`` through ``xc`` at the middle of its
-  window; a standing actor stands where a walker with the same ``xc, s`` would be at a
-  uniformly random frame of its window, so positions share one distribution too.
-
-So no single frame can tell the classes apart, while a few frames can
-(``tests/datasets/test_synthetic.py`` checks both). All actors of a video share its class (as
-in UCF101-24), actors enter and leave (tubes start and end mid-video), the background is
-cluttered and moves (camera pan and jitter, moving distractor shapes, limb-like clutter), and
-foreground occluders pass in front of the actors.
+:class:`SyntheticActions` plans each video (:mod:`.synthetic_motion`: the classes, and how each
+drives an actor's class-free state), renders it (:mod:`.synthetic_figures`: the stick
+figures) over a cluttered, moving background with foreground occluders, annotates the actors'
+visible spans as tubes, and writes the dataset. All actors of a video share its class (as in
+UCF101-24), actors enter and leave (tubes start and end mid-video), the camera pans and
+jitters, distractor shapes move and occluders pass in front of the actors.
 
 :meth:`SyntheticActions.generate` writes an ACT-format dataset (``synthetic_gt.pkl`` +
 ``frames/<video>/%05d.jpg``), the actors' joints (``synthetic_joints.pkl``, the points the
 stick figures are drawn from, usable as knots: ``ACTDataset(knots='joints', joints_file=...)``)
-and the same videos in mmaction2's AVA layout (``ava/``), fully determined by the seed
-(byte-identical on re-run; the joints draw no random numbers, so the frames and ground truth
-are what they were before the joints were written).
+and the same videos in mmaction2's AVA layout (``ava/``, :mod:`.synthetic_ava`), fully
+determined by the seed (byte-identical on re-run; the joints draw no random numbers, so the
+frames and ground truth are what they were before the joints were written).
 """
-import math
 import os
 import os.path as osp
 import pickle
@@ -39,138 +24,31 @@ import numpy as np
 
 from ...structures.act_format import dump_act
 from ...utils.fileio import atomic_write
+from .synthetic_ava import (
+    AVA_OCCLUDED,
+    OCCLUDED_FRACTION,
+    add_ava_records,
+    ava_timestamps,
+    write_ava,
+)
+from .synthetic_figures import (
+    BONES,
+    JOINT_FLIP_INDICES,
+    JOINT_NAMES,
+    actor_joints,
+    draw_actor,
+    pose_angles,
+    stick_figure,
+)
+from .synthetic_motion import CLASSES, actor_state, plan_video
 
-#: Action classes.
-CLASSES = ('walk_left', 'walk_right', 'jump', 'march', 'shake', 'sway')
-# How each class drives the state: walking direction (-1 left, +1 right, 0 standing) and
-# which of bounce, shake and tilt oscillate; every actor runs through the pose loop.
-# (A seventh class, the pose loop played backwards, was dropped: its only cue, the order of
-# limb poses, stayed at chance for the tiny CPU model of the demo.)
-_MOTIONS = {
-    'walk_left': dict(walk=-1, jump=False, shake=False, sway=False),
-    'walk_right': dict(walk=1, jump=False, shake=False, sway=False),
-    'jump': dict(walk=0, jump=True, shake=False, sway=False),
-    'march': dict(walk=0, jump=False, shake=False, sway=False),
-    'shake': dict(walk=0, jump=False, shake=True, sway=False),
-    'sway': dict(walk=0, jump=False, shake=False, sway=True),
-}
-#: The AVA layout's extra label, so that actors are multi-label as in AVA: the actor's box is
-#: at least :data:`OCCLUDED_FRACTION` hidden by a foreground occluder at the key frame.
-AVA_OCCLUDED = 'occluded'
-OCCLUDED_FRACTION = 0.3
+__all__ = ['SyntheticActions', 'CLASSES', 'AVA_OCCLUDED', 'OCCLUDED_FRACTION', 'BONES',
+           'JOINT_NAMES', 'JOINT_FLIP_INDICES', 'pose_angles', 'stick_figure', 'draw_actor',
+           'actor_joints']
 
-# Stick-figure proportions in units of the actor height h; y points down from the pelvis.
-_TORSO, _HEAD_R, _UPPER_ARM, _FOREARM, _THIGH, _SHIN = 0.36, 0.08, 0.17, 0.15, 0.23, 0.23
-#: Bones as (start, end) indices of the points of :func:`stick_figure`.
-BONES = ((0, 1), (1, 3), (3, 5), (1, 4), (4, 6), (0, 7), (7, 9), (0, 8), (8, 10))
-#: Names of the points of :func:`stick_figure`, the joints written as knots. "Left" is the
-#: figure's side drawn at smaller x (before tilting).
-JOINT_NAMES = ('pelvis', 'neck', 'head', 'left_elbow', 'right_elbow', 'left_hand',
-               'right_hand', 'left_knee', 'right_knee', 'left_foot', 'right_foot')
-#: Joint order after a horizontal flip: left and right swap.
-JOINT_FLIP_INDICES = (0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9)
-# Motion amplitudes: large enough for the demo's tiny CPU model to see in a clip of T = 8
-# frames at stride 2. With a shake of 0.1 h, tilts of 20 degrees and twice the clutter, after
-# 600 iterations it gave fewer than 5% of the held-out jump and sway actors their class;
-# docs/datasets.md has the measured effect of each setting.
-_TILT_AMPLITUDE = math.radians(30)
-_BOUNCE_FRACTION = 0.3  # bounce height / actor height
-_SHAKE_FRACTION = 0.2  # sideways shake amplitude / actor height
-# Clutter per video, inclusive (low, high) counts: background shapes, moving distractor discs
-# and foreground occluders.
-_BACKGROUND_SHAPES, _DISTRACTORS, _OCCLUDERS = (4, 10), (1, 3), (0, 1)
 _MIN_VISIBLE = 0.3  # fraction of the box inside the frame for the actor to be annotated
 _MAX_GAP, _MIN_RUN = 8, 4  # frames: tubes do not flicker at the border (_stable_runs)
 _JPEG_QUALITY = 90
-
-
-def pose_angles(phase: np.ndarray) -> np.ndarray:
-    """The pose library: joint angles at pose phases in [0, 1).
-
-    Angles (radians) are measured from straight down, positive outwards from the midline.
-    The joints have different phase offsets and a second harmonic, so the limbs do not
-    move in lockstep.
-
-    Args:
-        phase: (...) phases.
-
-    Returns:
-        (..., 8) angles: left/right upper arm, left/right elbow bend, left/right thigh,
-        left/right knee bend.
-    """
-    x = 2 * np.pi * np.asarray(phase, np.float64)[..., None]
-    offsets = np.array([0.0, 2.1, 1.3, 3.4, 0.7, 3.8, 2.5, 5.6])
-    base = np.array([25, 25, 35, 35, 8, 8, 0, 0], np.float64)
-    span = np.array([65, 65, 70, 70, 30, 30, 45, 45], np.float64)
-    wave = 0.5 + 0.5 * np.sin(x + offsets) + 0.15 * np.sin(2 * x + 2 * offsets + 1.0)
-    return np.radians(base + span * np.clip(wave, 0, 1))
-
-
-def stick_figure(phase: float, tilt: float, height: float) -> np.ndarray:
-    """Points of the stick figure relative to its pelvis.
-
-    Args:
-        phase: Pose phase in [0, 1).
-        tilt: Lean (radians), a rotation about the pelvis.
-        height: Actor height h in pixels.
-
-    Returns:
-        (11, 2) points (x, y) in pixels: pelvis, neck, head centre, left/right elbow,
-        left/right hand, left/right knee, left/right foot (bones: :data:`BONES`).
-    """
-    arm_l, arm_r, elbow_l, elbow_r, thigh_l, thigh_r, knee_l, knee_r = pose_angles(phase)
-
-    def limb(start: np.ndarray, angle: float, side: int, length: float) -> np.ndarray:
-        return start + length * np.array([side * math.sin(angle), math.cos(angle)])
-
-    pelvis, neck = np.zeros(2), np.array([0., -_TORSO])
-    head = np.array([0., -_TORSO - _HEAD_R - 0.02])
-    elbows = limb(neck, arm_l, -1, _UPPER_ARM), limb(neck, arm_r, 1, _UPPER_ARM)
-    hands = (limb(elbows[0], arm_l + elbow_l, -1, _FOREARM),
-             limb(elbows[1], arm_r + elbow_r, 1, _FOREARM))
-    knees = limb(pelvis, thigh_l, -1, _THIGH), limb(pelvis, thigh_r, 1, _THIGH)
-    # A bent knee turns the shin back towards the midline.
-    feet = (limb(knees[0], thigh_l - knee_l, -1, _SHIN),
-            limb(knees[1], thigh_r - knee_r, 1, _SHIN))
-    points = np.stack([pelvis, neck, head, *elbows, *hands, *knees, *feet]) * height
-    c, s = math.cos(tilt), math.sin(tilt)
-    return points @ np.array([[c, s], [-s, c]])
-
-
-def draw_actor(img: np.ndarray, state: Dict, offset: Tuple[float, float]) -> np.ndarray:
-    """Draw an actor in ``img`` (in place) and return its box.
-
-    Args:
-        img: (H, W, 3) uint8 BGR frame.
-        state: The actor's state (:meth:`SyntheticActions.actor_state`).
-        offset: World-to-image translation (x, y) subtracted from the state's position.
-
-    Returns:
-        (4,) float box x1 y1 x2 y2 of the drawn figure in image pixels, not clipped.
-    """
-    points = actor_joints(state, offset)
-    fixed = np.round(points * 16).astype(np.int64)  # 4 fractional bits: sub-pixel motion
-    thickness, color = state['thickness'], state['color']
-    for i, j in BONES:
-        cv2.line(img, tuple(map(int, fixed[i])), tuple(map(int, fixed[j])), color, thickness,
-                 cv2.LINE_AA, 4)
-    radius = _HEAD_R * state['height']
-    cv2.circle(img, tuple(map(int, fixed[2])), int(round(radius * 16)), color, -1,
-               cv2.LINE_AA, 4)
-    body = np.delete(points, 2, axis=0)
-    half = thickness / 2
-    return np.array([
-        min(body[:, 0].min() - half, points[2, 0] - radius),
-        min(body[:, 1].min() - half, points[2, 1] - radius),
-        max(body[:, 0].max() + half, points[2, 0] + radius),
-        max(body[:, 1].max() + half, points[2, 1] + radius)])
-
-
-def actor_joints(state: Dict, offset: Tuple[float, float]) -> np.ndarray:
-    """(11, 2) image positions (x, y) of an actor's joints (:data:`JOINT_NAMES`), the
-    points :func:`draw_actor` draws, in the pixel coordinates of its boxes."""
-    points = stick_figure(state['phase'], state['tilt'], state['height'])
-    return points + np.array([state['x'] - offset[0], state['y'] - offset[1]])
 
 
 def _covered_fraction(box: np.ndarray, rects: Sequence[Tuple[float, ...]]) -> float:
@@ -277,7 +155,6 @@ class SyntheticActions:
         split, index = video.split('_')
         return np.random.default_rng([self.seed, int(split == 'test'), int(index), stream])
 
-    # ------------------------------------------------------------------ planning
     def plan_video(self, video: str) -> Dict:
         """Draw everything about a video but the pixel noise.
 
@@ -285,110 +162,18 @@ class SyntheticActions:
             video: A name from :meth:`video_names`.
 
         Returns:
-            ``label``, ``nframes``, ``actors`` (per-actor parameters for
-            :meth:`actor_state`), ``background`` (the canvas the camera moves over),
-            ``distractors``, ``occluders`` and ``camera`` ((nframes, 2) offsets).
+            ``label`` and what :func:`~.synthetic_motion.plan_video` draws: ``nframes``,
+            ``actors`` (per-actor parameters for :meth:`actor_state`), ``camera``,
+            ``background``, ``distractors`` and ``occluders``.
         """
-        rng = self._rng(video, 0)
         label = int(video.split('_')[1]) % len(self.classes)
-        motion = _MOTIONS[self.classes[label]]
-        nframes = int(rng.integers(self.min_frames, self.max_frames + 1))
-        canvas = self.size + 2 * self.margin
-        actors = [self._plan_actor(rng, motion, nframes)
-                  for _ in range(int(rng.integers(1, self.max_actors + 1)))]
-        t = np.arange(nframes)[:, None]
-        amplitude = rng.uniform(0.1, 0.3, 2) * self.margin
-        period, phase = rng.uniform(60, 160, 2), rng.uniform(0, 2 * np.pi, 2)
-        camera = amplitude * np.sin(2 * np.pi * t / period + phase) + rng.normal(
-            0, 0.5, (nframes, 2))
-        return dict(label=label, nframes=nframes, actors=actors, camera=camera,
-                    background=self._plan_background(rng, canvas),
-                    distractors=[dict(p0=rng.uniform(0, canvas, 2), v=rng.uniform(-1.5, 1.5, 2),
-                                      radius=int(rng.integers(3, max(4, canvas // 10))),
-                                      color=_color(rng))
-                                 for _ in range(_count(rng, _DISTRACTORS))],
-                    occluders=[self._plan_occluder(rng) for _ in range(_count(rng, _OCCLUDERS))])
+        return dict(label=label, **plan_video(
+            self._rng(video, 0), self.classes[label], self.size, self.margin,
+            self.min_frames, self.max_frames, self.max_actors))
 
-    def _plan_actor(self, rng: np.random.Generator, motion: Dict, nframes: int) -> Dict:
-        size = self.size
-        height = rng.uniform(0.3, 0.5) * size
-        speed = rng.uniform(0.8, 1.4) * size / 128
-        direction = motion['walk'] or int(rng.choice([-1, 1]))
-        if rng.random() < 0.4:
-            start, end = 0, nframes - 1
-        else:
-            length = int(rng.integers(min(24, nframes), nframes + 1))
-            start = int(rng.integers(0, nframes - length + 1))
-            end = start + length - 1
-        bounce = _BOUNCE_FRACTION * height
-        top = (_TORSO + 2 * _HEAD_R + 0.02) * height + bounce + 2
-        bottom = size - (_THIGH + _SHIN) * height - 2
-        return dict(
-            start=start, end=end, height=height,
-            # Centred in the frame: tubes still start and end mid-video, with fewer actors
-            # crossing the border, where a partly visible, unannotated actor is ambiguous.
-            xc=rng.uniform(0.15, 0.85) * size, velocity=speed * direction,
-            centre_t=(start + end) / 2,
-            # A standing actor stands where a walker would be at a random frame of the window.
-            still_t=None if motion['walk'] else float(rng.uniform(start, end)),
-            y=rng.uniform(top, max(top, bottom)),
-            # A limb loop of 16-24 frames (a walking gait at 25 fps), so that the limbs, which
-            # move in every class, move less than the oscillations that tell classes apart.
-            phase0=rng.uniform(), pose_rate=1 / rng.uniform(16, 24),
-            tilt0=rng.uniform(0, 2 * np.pi),
-            tilt_rate=2 * np.pi / rng.uniform(8, 14) if motion['sway'] else 0.,
-            bounce0=rng.uniform(0, np.pi), bounce=bounce,
-            bounce_rate=np.pi / rng.uniform(8, 12) if motion['jump'] else 0.,
-            shake0=rng.uniform(0, 2 * np.pi), shake=_SHAKE_FRACTION * height,
-            shake_rate=2 * np.pi / rng.uniform(8, 12) if motion['shake'] else 0.,
-            color=_color(rng, low=40), thickness=max(1, int(round(height / 18))))
-
-    @staticmethod
-    def _plan_background(rng: np.random.Generator, canvas: int) -> np.ndarray:
-        top, bottom = rng.integers(30, 200, 3), rng.integers(30, 200, 3)
-        ramp = np.linspace(0, 1, canvas)[:, None, None]
-        img = np.repeat(top * (1 - ramp) + bottom * ramp, canvas, axis=1).astype(np.uint8)
-        for _ in range(_count(rng, _BACKGROUND_SHAPES)):
-            kind = int(rng.integers(3))
-            p = tuple(int(v) for v in rng.integers(0, canvas, 2))
-            if kind == 0:
-                q = tuple(int(v) for v in np.add(p, rng.integers(4, canvas // 3, 2)))
-                cv2.rectangle(img, p, q, _color(rng), -1)
-            elif kind == 1:
-                cv2.circle(img, p, int(rng.integers(3, canvas // 8)), _color(rng), -1)
-            else:  # limb-like segments, so that thin lines alone do not mean "actor"
-                q = tuple(int(v) for v in np.add(p, rng.integers(-canvas // 4, canvas // 4, 2)))
-                cv2.line(img, p, q, _color(rng), int(rng.integers(1, 4)))
-        return cv2.GaussianBlur(img, (3, 3), 0)
-
-    def _plan_occluder(self, rng: np.random.Generator) -> Dict:
-        size = self.size
-        w, h = rng.uniform(0.06, 0.15) * size, rng.uniform(0.3, 1.0) * size
-        return dict(x0=rng.uniform(-0.1, 1.0) * size, y=rng.uniform(0, size - h), w=w, h=h,
-                    v=rng.uniform(-0.6, 0.6), color=_color(rng))
-
-    # ------------------------------------------------------------------ state and rendering
-    @staticmethod
-    def actor_state(actor: Dict, t: int) -> Dict:
-        """The class-free state that the renderer draws an actor from at frame ``t``.
-
-        Args:
-            actor: One entry of ``plan_video(...)['actors']``.
-            t: 0-based frame index.
-
-        Returns:
-            ``phase`` (pose phase in [0, 1)), ``tilt`` (radians), ``x``, ``y`` (pelvis in
-            world pixels, bounce and shake included), ``height``, ``color``, ``thickness``.
-        """
-        walk_t = t if actor['still_t'] is None else actor['still_t']
-        return dict(
-            phase=(actor['phase0'] + actor['pose_rate'] * t) % 1.0,
-            tilt=_TILT_AMPLITUDE * math.sin(actor['tilt0'] + actor['tilt_rate'] * t),
-            x=actor['xc'] + actor['velocity'] * (walk_t - actor['centre_t']) +
-            actor['shake'] * math.sin(actor['shake0'] + actor['shake_rate'] * t),
-            y=actor['y'] - actor['bounce'] * abs(math.sin(actor['bounce0'] +
-                                                          actor['bounce_rate'] * t)),
-            height=actor['height'], color=actor['color'], thickness=actor['thickness'])
+    #: The class-free state an actor is drawn from at a frame
+    #: (:func:`~.synthetic_motion.actor_state`).
+    actor_state = staticmethod(actor_state)
 
     def render_video(self, video: str) -> Tuple[List[np.ndarray], Dict]:
         """Render a video and its annotation.
@@ -453,7 +238,11 @@ class SyntheticActions:
         return frames, dict(label=plan['label'], nframes=n, tubes=tubes,
                             occluded=occluded_keys, ambiguous=ambiguous, joints=tube_joints)
 
-    # ------------------------------------------------------------------ writing
+    def ava_timestamps(self, nframes: int) -> List[int]:
+        """AVA key-frame timestamps of a video of ``nframes`` whose clips fit inside it
+        (:func:`~.synthetic_ava.ava_timestamps`)."""
+        return ava_timestamps(nframes, self.ava_fps, self.ava_clip_len, self.ava_frame_interval)
+
     def generate(self, out_dir: str) -> Dict[str, str]:
         """Render every video and write the ACT and AVA layouts under ``out_dir``.
 
@@ -486,7 +275,7 @@ class SyntheticActions:
         act = dict(labels=list(self.classes), gttubes={}, nframes={}, resolution={},
                    train_videos=[train], test_videos=[test])
         joints = dict(joints={}, names=list(JOINT_NAMES), flip_indices=list(JOINT_FLIP_INDICES))
-        ava = {'train': ([], [], {}), 'val': ([], [], {})}  # rows, excluded, proposals
+        ava = {'train': ([], [], {}), 'val': ([], [], {})}
         for video in train + test:
             frames, ann = self.render_video(video)
             frame_dir = osp.join(out_dir, 'frames', video)
@@ -500,82 +289,14 @@ class SyntheticActions:
             joints['joints'][video] = {ann['label']: ann['joints']} if ann['tubes'] else {}
             act['nframes'][video] = ann['nframes']
             act['resolution'][video] = (self.size, self.size)
-            self._ava_records(video, ann, *ava['train' if video in train else 'val'])
+            add_ava_records(ava['train' if video in train else 'val'], video, ann,
+                            self.ava_timestamps(ann['nframes']), self.ava_fps, self.size,
+                            len(self.classes), self._rng(video, 2))
 
         paths = dict(act=osp.join(out_dir, 'synthetic_gt.pkl'),
                      joints=osp.join(out_dir, 'synthetic_joints.pkl'),
-                     frames=osp.join(out_dir, 'frames'),
-                     ava_label_map=osp.join(out_dir, 'ava', 'action_list.txt'))
+                     frames=osp.join(out_dir, 'frames'))
         dump_act(act, paths['act'])
         atomic_write(pickle.dumps(joints, protocol=4), paths['joints'])
-        names = [*self.classes, AVA_OCCLUDED]
-        _write_text(paths['ava_label_map'], ''.join(
-            f'item {{\n  name: "{name}"\n  id: {i}\n}}\n' for i, name in enumerate(names, 1)))
-        for split, (rows, excluded, proposals) in ava.items():
-            stem = osp.join(out_dir, 'ava', f'synthetic_{split}')
-            paths[f'ava_{split}'] = stem + '.csv'
-            paths[f'ava_{split}_excluded'] = stem + '_excluded_timestamps.csv'
-            paths[f'ava_{split}_proposals'] = osp.join(
-                out_dir, 'ava', f'synthetic_dense_proposals_{split}.pkl')
-            _write_text(paths[f'ava_{split}'], ''.join(rows))
-            _write_text(paths[f'ava_{split}_excluded'], ''.join(excluded))
-            atomic_write(pickle.dumps(proposals, protocol=4), paths[f'ava_{split}_proposals'])
+        paths.update(write_ava(out_dir, self.classes, ava))
         return paths
-
-    def ava_timestamps(self, nframes: int) -> List[int]:
-        """AVA key-frame timestamps of a video whose clips fit inside it.
-
-        Timestamp ``s`` is frame ``s * ava_fps`` (1-based file number), which is what
-        mmaction2's ``AVADataset(fps=ava_fps, timestamp_start=0, start_index=0)`` and
-        ``SampleAVAFrames`` read as the centre of the clip.
-        """
-        length, interval = self.ava_clip_len, self.ava_frame_interval
-        before = (length // 2) * interval + interval // 2
-        after = ((length + 1) // 2 - 1) * interval + (interval + 1) // 2 - 1
-        return [s for s in range(1, nframes // self.ava_fps + 1)
-                if s * self.ava_fps - before >= 1 and s * self.ava_fps + after <= nframes]
-
-    def _ava_records(self, video: str, ann: Dict, rows: List[str], excluded: List[str],
-                     proposals: Dict[str, np.ndarray]) -> None:
-        """Append one video's AVA csv rows, excluded timestamps and proposals."""
-        rng = self._rng(video, 2)
-        size, occluded_id = self.size, len(self.classes) + 1
-        for timestamp in self.ava_timestamps(ann['nframes']):
-            frame = timestamp * self.ava_fps
-            img_key = f'{video},{timestamp:04d}'
-            if frame in ann['ambiguous']:
-                # A person partly in view but not annotated: AVA excludes such key frames.
-                excluded.append(f'{img_key}\n')
-            boxes = []
-            for track_id, tube in enumerate(ann['tubes']):
-                at = tube[tube[:, 0] == frame]
-                if not len(at):
-                    continue
-                box = np.round(at[0, 1:] / size, 3)
-                boxes.append(at[0, 1:])
-                ids = [ann['label'] + 1] + ([occluded_id] if (track_id, frame) in
-                                            ann['occluded'] else [])
-                coords = ','.join(f'{v:.3f}' for v in box)
-                rows.extend(f'{img_key},{coords},{i},{track_id}\n' for i in ids)
-            # A person detector's output: every actor, a little off, with a high score, and
-            # now and then a low-scored false alarm.
-            dets = [np.append(np.clip(b + rng.normal(0, 0.03, 4) * np.tile(b[2:] - b[:2], 2),
-                                      0, size - 1) / size, rng.uniform(0.9, 1.0))
-                    for b in boxes]
-            if rng.random() < 0.5:
-                x1, y1 = rng.uniform(0, 0.7, 2)
-                dets.append(np.array([x1, y1, x1 + 0.2, y1 + 0.3, rng.uniform(0.1, 0.8)]))
-            if dets:
-                proposals[img_key] = np.round(np.stack(dets), 3)
-
-
-def _count(rng: np.random.Generator, bounds: Tuple[int, int]) -> int:
-    return int(rng.integers(bounds[0], bounds[1] + 1))
-
-
-def _color(rng: np.random.Generator, low: int = 0) -> Tuple[int, int, int]:
-    return tuple(int(c) for c in rng.integers(low, 256, 3))
-
-
-def _write_text(path: str, text: str) -> None:
-    atomic_write(text.encode(), path)

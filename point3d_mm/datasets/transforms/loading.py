@@ -2,13 +2,11 @@
 import os.path as osp
 from typing import Dict, List, Optional
 
-import cv2
 import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
-from mmengine import fileio
 
-from ...utils.video import CorruptFrameError, OpenCVVideoReader
+from ...utils.video import CorruptFrameError, OpenCVVideoReader, read_frame
 
 
 def set_clip_frames(results: Dict, imgs: List[np.ndarray]) -> Dict:
@@ -50,8 +48,8 @@ class LoadClipFrames(BaseTransform):
     Required keys: ``frame_ids`` (1-based frame numbers; or mmaction2's ``frame_inds`` +
     ``offset`` from ``SampleAVAFrames``) and either ``frame_dir`` + ``filename_tmpl`` (frames
     ``frame_dir/filename_tmpl.format(frame_id)``) or ``filename`` (a video file, decoded by
-    :class:`OpenCVVideoReader`). Optional: ``ori_shape`` (h, w) of the annotation, checked
-    against the decoded frames.
+    :class:`OpenCVVideoReader`; frame files by :func:`~point3d_mm.utils.video.read_frame`).
+    Optional: ``ori_shape`` (h, w) of the annotation, checked against the decoded frames.
 
     Added keys: ``imgs`` (list of T (H, W, 3) uint8 BGR arrays), ``frame_ids``,
     ``img_shape``, ``ori_shape`` and ``original_shape`` (mmaction2's name), ``scale_factor``
@@ -93,17 +91,6 @@ class LoadClipFrames(BaseTransform):
         state['_reader'] = None
         return state
 
-    def _read_frame_file(self, filepath: str) -> np.ndarray:
-        try:
-            data = fileio.get(filepath, backend_args=self.backend_args)
-        except FileNotFoundError:
-            raise FileNotFoundError(f'frame file {filepath} does not exist') from None
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        if img is None:  # OpenCV >= 5 also refuses truncated JPEGs here
-            raise CorruptFrameError(f'frame file {filepath} cannot be decoded as an image '
-                                    '(corrupt, truncated or not an image)')
-        return img
-
     def _read_video(self, filepath: str, frame_ids) -> list:
         if self._reader is None or self._reader.path != filepath:
             if self._reader is not None:
@@ -137,7 +124,7 @@ class LoadClipFrames(BaseTransform):
             cache = {}
             for source in sources:
                 if source not in cache:  # clamped clips repeat the end frames
-                    cache[source] = self._read_frame_file(source)
+                    cache[source] = read_frame(source, self.backend_args)
             imgs = [cache[source] for source in sources]
         # Clamped clips repeat frames: give each its own array, since an in-place transform
         # (mmaction2's Flip) would otherwise flip a shared one twice.
