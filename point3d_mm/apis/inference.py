@@ -30,6 +30,7 @@ from mmengine.dataset import Compose
 from torch import nn
 
 from ..datasets import clip_frame_ids, clip_results_from_frames, key_frame_index
+from ..evaluation.functional import clip_rows
 from ..utils.memory import trim_heap
 from ..utils.video import Frames, iter_numbered_frames
 
@@ -85,15 +86,13 @@ def _clip_window(buffer: deque, frame_ids: List[int], newest: int) -> list:
 
 
 def _detections_rows(sample: Any, frame: int) -> np.ndarray:
-    """(M, 7) rows frame, label, score, x1, y1, x2, y2 of one clip's key-frame predictions."""
+    """(M, 7) float32 rows frame, label, score, x1, y1, x2, y2 of one clip's key-frame
+    predictions."""
     pred = sample.pred_instances
     if len(pred) == 0:
         return np.zeros((0, 7), np.float32)
-    return np.concatenate([
-        np.full((len(pred), 1), frame, np.float32),
-        pred.labels.cpu().numpy()[:, None].astype(np.float32),
-        pred.scores.cpu().numpy()[:, None].astype(np.float32),
-        pred.bboxes.cpu().numpy().astype(np.float32)], axis=1)
+    key_frame = dict(labels=pred.labels, scores=pred.scores, bboxes=pred.bboxes)
+    return clip_rows(key_frame, [frame]).astype(np.float32)
 
 
 #: Modes of :func:`detect_frames`.

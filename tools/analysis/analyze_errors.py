@@ -33,21 +33,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from point3d_mm.evaluation.functional.action_ap import FRAME_SETS
-from point3d_mm.evaluation.functional.detection_io import load_frame_detections, load_tubes
+from point3d_mm.evaluation.functional.detection_io import load_tubes
 from point3d_mm.evaluation.functional.error_analysis import (
     DET_KINDS,
     FIXES,
     IOU_THR,
     LOC_THR,
-    align_detections,
     frame_errors,
-    split_videos,
     summarise,
     video_errors,
 )
 from point3d_mm.evaluation.functional.overlaps import PROTOCOLS
+from point3d_mm.evaluation.functional.peer_formats import FORMATS, load_detections
+from point3d_mm.structures.act_format import load_act
 from point3d_mm.utils.fileio import atomic_open
-from point3d_mm.utils.safe_pickle import safe_pickle_load
 
 #: What reading a malformed or missing input file raises.
 READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, EOFError,
@@ -65,6 +64,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out-dir', help='default: error_analysis beside DETECTIONS')
     parser.add_argument('--split', type=int, default=1, help='1-based test split')
     parser.add_argument('--protocol', choices=PROTOCOLS, default='act')
+    parser.add_argument('--format', choices=FORMATS, help='of DETECTIONS (default: guessed '
+                        'from its name; see eval_detections.py)')
     parser.add_argument('--frames', choices=FRAME_SETS, default='all')
     parser.add_argument('--iou-thr', type=float, default=IOU_THR,
                         help='IoU of a true positive (boxes and tubes)')
@@ -93,14 +94,15 @@ def fail(what: str, path: str, err: BaseException) -> None:
 
 def load_inputs(args: argparse.Namespace):
     """Ground truth, test videos, aligned frame detections and tubes (or ``None``)."""
-    gt = read('ground truth', args.gt, safe_pickle_load)
-    videos = read('ground truth', args.gt, lambda _: split_videos(gt, args.split))
-    detections, names = read('detections', args.detections, load_frame_detections)
-    detections, dropped = read('detections', args.detections,
-                               lambda _: align_detections(detections, names, videos))
-    if dropped:
-        print(f'ignoring {dropped} detections of videos outside test split {args.split}')
-    tubes = read('tubes', args.tubes, load_tubes) if args.tubes else None
+    gt = read('ground truth', args.gt,
+              lambda path: load_act(path, required=('labels', 'gttubes', 'test_videos')))
+    dets = read('detections', args.detections,
+                lambda path: load_detections(path, gt, args.split, args.format))
+    detections, videos = dets.detections, dets.videos
+    if dets.outside:
+        print(f'ignoring the detections of {len(dets.outside)} videos outside test split '
+              f'{args.split}')
+    tubes = read('tubes', args.tubes, load_tubes) if args.tubes else dets.tubes
     if tubes is None and args.link_tubes:
         from point3d_mm.evaluation.functional.tube_linking import TubeLinker
         tubes = TubeLinker().link_videos(detections, videos)

@@ -8,27 +8,36 @@ Examples::
     python tools/analysis/eval_detections.py GT.pkl dets.pkl --class-agnostic   # detection alone
 
 DETECTIONS is what ``FrameMAP``/``VideoMAP(dump_detections=...)`` write (``.npz``, ``.pkl``
-or ``.csv``), or ACT/MOC-Detector's ``frame_detections.pkl`` (a bare (D, 8) array whose
-video indices refer to the test split). They are scored by the registered ``FrameMAP`` and
+or ``.csv``), or another detector's file in a format of
+``point3d_mm.evaluation.functional.peer_formats`` (``--format``; MOC-Detector's
+``frame_detections.pkl``, YOWO's text files, ...), read and checked against the ground truth
+there. They are scored by the registered ``FrameMAP`` and
 ``VideoMAP`` metrics through mmengine's ``Evaluator.offline_evaluate``, as a test run scores
 them; tubes are linked as ``--config``'s ``VideoMAP`` links them (``TubeLinker``'s defaults
 without one) unless ``--tubes`` gives them. Every printed result names the protocol and the
-frames scored.
+frames scored. ``--protocol yowov3`` is frame-mAP only; ``compare_protocols.py`` scores
+every protocol at once.
 """
 import argparse
 import json
 import sys
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
 from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 
 import point3d_mm  # noqa: F401  (registers FrameMAP, VideoMAP and TubeLinker)
 from point3d_mm.apis import linker_config
-from point3d_mm.evaluation.functional import FRAME_SETS, PROTOCOLS, load_frame_detections
+from point3d_mm.evaluation.functional import (
+    FRAME_PROTOCOLS,
+    FRAME_SETS,
+    PROTOCOLS,
+    rows_to_samples,
+)
+from point3d_mm.evaluation.functional.peer_formats import FORMATS, load_detections
 from point3d_mm.structures.act_format import load_act
+from point3d_mm.utils.cli import exit_on_user_error
 from point3d_mm.utils.fileio import dump_json
 
 
@@ -37,7 +46,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('gt', metavar='GT_PKL', help='ACT ground-truth pickle')
     parser.add_argument('detections', metavar='DETECTIONS',
                         help='frame detections (.npz, .pkl or .csv)')
-    parser.add_argument('--protocol', choices=PROTOCOLS, default='act')
+    parser.add_argument('--protocol', choices=FRAME_PROTOCOLS, default='act')
+    parser.add_argument('--format', choices=FORMATS, help='of DETECTIONS (default: guessed '
+                        'from its name)')
+    parser.add_argument('--fps', type=float, default=1.0,
+                        help='AVA CSV: frames per timestamp unit')
     parser.add_argument('--frames', choices=FRAME_SETS, default='all',
                         help='score all frames of the test videos or only annotated ones')
     parser.add_argument('--split', type=int, default=1, help='1-based test split')
@@ -58,38 +71,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def select_test_videos(detections: np.ndarray, names: Optional[List[str]],
-                       videos: List[str]) -> np.ndarray:
-    """Renumber detections to index ``videos``; drop (and report) those of other videos."""
-    if names is None:
-        return detections
-    index = {video: i for i, video in enumerate(videos)}
-    remap = np.array([index.get(name, -1) for name in names] or [-1])
-    new_index = remap[detections[:, 0].astype(np.int64)]
-    outside = sorted({names[i] for i in np.unique(detections[new_index < 0, 0].astype(int))})
-    if outside:
-        print(f'ignoring detections of {len(outside)} videos outside the test split, '
-              f'e.g. {outside[:3]}')
-    kept = detections[new_index >= 0]
-    kept[:, 0] = new_index[new_index >= 0]
-    return kept
-
-
-def as_data_samples(detections: np.ndarray, videos: Sequence[str]) -> List[dict]:
-    """One predicted data sample per video, as the test loop gives the metrics: the (D, 8)
-    rows ``video_index, frame, label, score, x1, y1, x2, y2`` of each video with their frames
-    as ``frame_ids`` and ``pred_instances.frame_inds`` indexing them."""
-    samples = []
-    for index, video in enumerate(videos):
-        rows = detections[detections[:, 0] == index]
-        frame_ids, frame_inds = np.unique(rows[:, 1].astype(np.int64), return_inverse=True)
-        samples.append(dict(video=video, frame_ids=frame_ids.tolist(), key_frame_index=0,
-                            pred_instances=dict(labels=rows[:, 2].astype(np.int64),
-                                                scores=rows[:, 3], bboxes=rows[:, 4:8],
-                                                frame_inds=frame_inds.ravel())))
-    return samples
-
-
 def metric_configs(args: argparse.Namespace) -> List[dict]:
     """The registered metrics that score these detections, as a test config would list them."""
     common = dict(ann_file=args.gt, split=args.split, protocol=args.protocol)
@@ -98,7 +79,7 @@ def metric_configs(args: argparse.Namespace) -> List[dict]:
     metrics = [dict(type='FrameMAP', iou_thr=args.iou_thr, frames=args.frames,
                     class_agnostic=args.class_agnostic, results_file=out('frame_ap'),
                     **common)]
-    if not (args.no_video or args.class_agnostic):
+    if not (args.no_video or args.class_agnostic or args.protocol not in PROTOCOLS):
         linker = linker_config(Config.fromfile(args.config)) if args.config else dict(
             type='TubeLinker')
         linker.update(json.loads(args.linker or '{}'))
@@ -110,16 +91,16 @@ def metric_configs(args: argparse.Namespace) -> List[dict]:
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     args = parse_args(argv)
-    gt = load_act(args.gt, required=('labels', 'gttubes', 'test_videos'))
-    if not 1 <= args.split <= len(gt['test_videos']):
-        sys.exit(f'{args.gt}: --split must be in 1..{len(gt["test_videos"])}, got {args.split}')
-    videos = gt['test_videos'][args.split - 1]
-    detections, names = load_frame_detections(args.detections)
-    detections = select_test_videos(detections, names, videos)
-    init_default_scope('mmaction')
-    evaluator = Evaluator(metric_configs(args))
-    samples = as_data_samples(detections, videos)
-    metrics = evaluator.offline_evaluate(samples, chunk_size=max(1, len(samples)))
+    with exit_on_user_error('eval_detections.py'):
+        gt = load_act(args.gt, required=('labels', 'gttubes', 'test_videos'))
+        dets = load_detections(args.detections, gt, args.split, args.format, args.fps)
+        if dets.outside:
+            print(f'ignoring detections of {len(dets.outside)} videos outside the test split, '
+                  f'e.g. {dets.outside[:3]}')
+        init_default_scope('mmaction')
+        evaluator = Evaluator(metric_configs(args))
+        samples = rows_to_samples(dets.detections, dets.videos)
+        metrics = evaluator.offline_evaluate(samples, chunk_size=max(1, len(samples)))
     for name, value in metrics.items():
         print(f'{name}: {100 * value:.2f}' + (f' (frames={args.frames})' if 'frame' in name
                                               else ''))

@@ -1,6 +1,6 @@
 """Frame-AP and video-AP of spatio-temporal action detections (pure numpy).
 
-Two protocols (see ``docs/evaluation_protocols.md``):
+Three protocols (see ``docs/evaluation_protocols.md``); ``'yowov3'`` is frame-AP only:
 
 * ``'act'`` (default): the ACT evaluation code (Kalogeiton et al. 2017; MOC-Detector's
   ``ACT.py``). Box areas and overlaps with +1, inclusive temporal overlaps. Detections are
@@ -12,8 +12,22 @@ Two protocols (see ``docs/evaluation_protocols.md``):
   looks only at its best-overlapping ground truth; if that one is already matched, the
   detection is a false positive (a duplicate). VOC all-point interpolated AP. Labels that
   mmaction2 skips by name (:data:`MULTISPORTS_SKIPPED_LABELS`) are skipped.
+* ``'yowov3'``: YOWOv3's ``scripts/ucf_eval.py`` with ``evaluator/eval.py`` ``compute_ap``
+  (the YOLO-style evaluation YOWOFormer reuses). No +1. Matching per frame over the IoU
+  matrix (ultralytics' rule): each detection takes its best-overlapping ground truth of its
+  class with IoU >= the threshold, and of the detections that take one ground truth the
+  highest-scored is the true positive, the others false positives. That is ``'voc'``'s
+  matching without a score-ordered loop; only ties in IoU or score may be broken
+  differently. Where it differs from ``'voc'``: (1) AP: the curve is padded with (recall 0,
+  precision 1) and (recall 1, precision 0), its precision envelope taken and integrated
+  with the trapezoid rule over the recall points, so while recall stays below 1 the last
+  segment adds the triangle ``(1 - recall) * precision / 2`` (VOC adds nothing there); a
+  class with ground truth and no detection scores 0. (2) Ground truth on a frame where the
+  detector returned no box at all is not counted (YOWOv3 appends no targets for such a
+  frame). (3) No class is skipped by name. YOWOv3 scores only the frames of its test list
+  (annotated key frames): ``frames='annotated'`` is its setting.
 
-Both protocols leave classes without ground truth in the evaluated videos out of the mean
+All protocols leave classes without ground truth in the evaluated videos out of the mean
 (their AP is ``nan``), as mmaction2 does; ACT would divide by zero or count them as 0.
 Detections with equal scores keep their input order (a stable sort); ACT and mmaction2 use
 numpy's default unstable sort there, so ties may be ordered differently.
@@ -24,6 +38,7 @@ import numpy as np
 
 from .nms import grouped_tube_nms
 from .overlaps import (
+    PROTOCOLS,
     Tube,
     TubeStack,
     check_protocol,
@@ -33,8 +48,11 @@ from .overlaps import (
     run_stops,
     stacked_tube_iou,
 )
+from .rows import check_rows
 
 FRAME_SETS: Tuple[str, str] = ('all', 'annotated')
+#: Protocols of frame-AP: those of video-AP (:data:`~.overlaps.PROTOCOLS`) and YOWOv3's.
+FRAME_PROTOCOLS: Tuple[str, ...] = PROTOCOLS + ('yowov3',)
 #: mmaction2's MultiSports evaluation never scores these classes (too few examples).
 MULTISPORTS_SKIPPED_LABELS: Tuple[str, ...] = (
     'aerobic kick jump', 'aerobic off axis jump', 'aerobic butterfly jump',
@@ -54,12 +72,13 @@ def average_precision(is_tp: np.ndarray, num_gt: int, protocol: str = 'act') -> 
         num_gt: Number of ground-truth instances.
         protocol: ``'act'``: trapezoid rule over the (recall, precision) points, starting
             at (0, 1). ``'voc'``: all-point interpolated AP (precision made monotone,
-            summed over recall steps).
+            summed over recall steps). ``'yowov3'``: the points padded with (0, 1) and
+            (1, 0), precision made monotone, trapezoid rule; 0 without detections.
 
     Returns:
         AP in [0, 1]; ``nan`` when ``num_gt`` is 0.
     """
-    check_protocol(protocol)
+    _check_frame_protocol(protocol)
     if num_gt <= 0:
         return float('nan')
     tp = np.cumsum(np.asarray(is_tp, dtype=bool), dtype=np.float64)
@@ -70,8 +89,10 @@ def average_precision(is_tp: np.ndarray, num_gt: int, protocol: str = 'act') -> 
         r = np.concatenate(([0.0], recall))
         return float(np.sum(np.diff(r) * (p[1:] + p[:-1]) * 0.5))
     r = np.concatenate(([0.0], recall, [1.0]))
-    p = np.concatenate(([0.0], precision, [0.0]))
+    p = np.concatenate(([1.0 if protocol == 'yowov3' else 0.0], precision, [0.0]))
     p = np.maximum.accumulate(p[::-1])[::-1]
+    if protocol == 'yowov3':
+        return float(np.sum(np.diff(r) * (p[1:] + p[:-1]) * 0.5)) if len(tp) else 0.0
     steps = np.flatnonzero(r[1:] != r[:-1]) + 1
     return float(np.sum((r[steps] - r[steps - 1]) * p[steps]))
 
@@ -88,25 +109,25 @@ def frame_ap(gt: Mapping, detections: np.ndarray, videos: Sequence[str],
             ``video_index`` indexes ``videos``, ``label`` is 0-based.
         videos: The evaluated videos (a test split). Their ground truth is scored.
         iou_thr: A detection matches a ground-truth box with IoU >= ``iou_thr``.
-        protocol: ``'act'`` or ``'voc'`` (module docstring).
+        protocol: ``'act'``, ``'voc'`` or ``'yowov3'`` (module docstring).
         frames: ``'all'`` scores detections on every frame of the videos; ``'annotated'``
-            drops detections on frames without any ground-truth box, as YOWO does.
-        exclude_labels: Class names left out; ``None`` means none for ``'act'`` and
-            :data:`MULTISPORTS_SKIPPED_LABELS` for ``'voc'``.
+            drops detections on frames without any ground-truth box, as YOWO and YOWOv3 do.
+        exclude_labels: Class names left out; ``None`` means
+            :data:`MULTISPORTS_SKIPPED_LABELS` for ``'voc'``, none for the others.
 
     Returns:
         dict with ``labels`` (C names), ``ap`` (C,) float64 (``nan`` for excluded classes and
         classes without ground truth), ``mAP`` (mean over the other classes), ``num_gt`` (C,)
         ground-truth boxes and ``num_det`` (C,) scored detections.
     """
-    check_protocol(protocol)
+    _check_frame_protocol(protocol)
     if frames not in FRAME_SETS:
         raise ValueError(f'frames must be one of {FRAME_SETS}, got {frames!r}')
     labels = list(gt['labels'])
     num_classes = len(labels)
     gt_label, gt_video, gt_frame, gt_boxes = _gt_frame_boxes(gt, videos)
-    dets, det_video, det_frame, det_label = _check_detections(detections, len(videos),
-                                                              num_classes)
+    dets = check_rows(detections, len(videos), num_classes)
+    det_video, det_frame, det_label = (dets[:, i].astype(np.int64) for i in range(3))
 
     low = min(gt_frame.min(initial=0), det_frame.min(initial=0))
     span = max(gt_frame.max(initial=0), det_frame.max(initial=0)) - low + 1
@@ -126,9 +147,14 @@ def frame_ap(gt: Mapping, detections: np.ndarray, videos: Sequence[str],
                                    gt_label)
     ious = paired_iou(dets[rank[det_idx], 4:8], gt_boxes[gt_idx], plus_one=protocol == 'act')
     det_idx, gt_idx, ious = _order_candidates(det_idx, gt_idx, ious)
-    is_tp = _match(det_idx, gt_idx, ious, len(dets), iou_thr, protocol)
+    is_tp = _match(det_idx, gt_idx, ious, len(dets), iou_thr, protocol) >= 0
 
-    num_gt = np.bincount(gt_label, minlength=num_classes)
+    counted = np.ones(len(gt_label), dtype=bool)
+    if protocol == 'yowov3':  # ground truth of a frame without any detection is not counted
+        detected = np.zeros(num_places, dtype=bool)
+        detected[det_place] = True
+        counted = detected[gt_place]
+    num_gt = np.bincount(gt_label[counted], minlength=num_classes)
     num_det = np.bincount(det_label, minlength=num_classes)
     by_class = _by_class(det_label, num_classes)
     ap = np.array([average_precision(is_tp[members], num_gt[c], protocol)
@@ -185,7 +211,7 @@ def video_ap(gt: Mapping, tubes: Mapping[str, Sequence[Tube]], videos: Sequence[
         pairs = slice(pair_bounds[c], pair_bounds[c + 1])
         class_det, class_gt = det_idx[pairs] - det_start[c], gt_idx[pairs] - gt_start[c]
         for thr in all_thrs:
-            is_tp = _match(class_det, class_gt, ious[pairs], num_det[c], thr, protocol)
+            is_tp = _match(class_det, class_gt, ious[pairs], num_det[c], thr, protocol) >= 0
             ap[thr][c] = average_precision(is_tp, num_gt[c], protocol)
     excluded = _excluded(labels, protocol, exclude_labels)
     for values in ap.values():
@@ -238,13 +264,11 @@ def class_agnostic(gt: Mapping, detections: np.ndarray) -> Tuple[Dict, np.ndarra
     return merged_gt, merged
 
 
-def _gt_frame_boxes(gt: Mapping, videos: Sequence[str]
-                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Flatten ground-truth tubes into boxes: labels, video indices, frames (D,), boxes (D, 4).
-
-    Boxes of one video, frame and label keep the order of their tubes in ``gttubes``, which
-    decides ties in IoU as in the reference code.
-    """
+def _gt_tubes(gt: Mapping, videos: Sequence[str]
+              ) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
+    """The ground-truth tubes of the videos, video by video in the order of ``gttubes``
+    (which decides ties in IoU as in the reference codes): G (L, 5) arrays and their (G,)
+    labels and video indices."""
     tubes, labels, video_index = [], [], []
     for iv, video in enumerate(videos):
         for label, label_tubes in _video_gt(gt, video).items():
@@ -252,10 +276,17 @@ def _gt_frame_boxes(gt: Mapping, videos: Sequence[str]
                 tubes.append(np.asarray(tube, dtype=np.float64).reshape(-1, 5))
                 labels.append(int(label))
                 video_index.append(iv)
+    return tubes, np.array(labels, dtype=np.int64), np.array(video_index, dtype=np.int64)
+
+
+def _gt_frame_boxes(gt: Mapping, videos: Sequence[str]
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ground-truth tubes as boxes: labels, video indices, frames (G,), boxes (G, 4), in
+    the order of :func:`_gt_tubes`."""
+    tubes, labels, video_index = _gt_tubes(gt, videos)
     lengths = [len(t) for t in tubes]
     rows = np.concatenate(tubes) if tubes else np.zeros((0, 5))
-    return (np.repeat(np.array(labels, dtype=np.int64), lengths),
-            np.repeat(np.array(video_index, dtype=np.int64), lengths),
+    return (np.repeat(labels, lengths), np.repeat(video_index, lengths),
             rows[:, 0].astype(np.int64), rows[:, 1:5])
 
 
@@ -263,14 +294,7 @@ def _gt_tube_stack(gt: Mapping, videos: Sequence[str]
                    ) -> Tuple[TubeStack, np.ndarray, np.ndarray]:
     """The ground-truth tubes of the videos by class, then video, then their order in
     ``gttubes``: the tubes and their (G,) labels and video indices."""
-    tubes, labels, video_index = [], [], []
-    for iv, video in enumerate(videos):
-        for label, label_tubes in _video_gt(gt, video).items():
-            tubes.extend(label_tubes)
-            labels.extend([int(label)] * len(label_tubes))
-            video_index.extend([iv] * len(label_tubes))
-    labels = np.array(labels, dtype=np.int64)
-    video_index = np.array(video_index, dtype=np.int64)
+    tubes, labels, video_index = _gt_tubes(gt, videos)
     order = np.lexsort((np.arange(len(labels)), video_index, labels))
     return TubeStack.of([tubes[i] for i in order.tolist()]), labels[order], video_index[order]
 
@@ -313,23 +337,6 @@ class _DetectedTubes:
         order = np.flatnonzero(kept)
         self.order = order[np.lexsort((order, -score[order], label[order]))]
         self.label, self.score, self.video = (a[self.order] for a in (label, score, video))
-
-
-def _check_detections(detections: np.ndarray, num_videos: int, num_classes: int
-                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The (D, 8) detections as float64 and their (D,) video indices, frames and labels."""
-    dets = np.asarray(detections, dtype=np.float64)
-    if dets.size == 0:
-        dets = np.zeros((0, 8))
-    if dets.ndim != 2 or dets.shape[1] != 8:
-        raise ValueError('detections must be a (D, 8) array of video_index, frame, label, '
-                         f'score, x1, y1, x2, y2; got shape {dets.shape}')
-    video, frame, label = (dets[:, i].astype(np.int64) for i in range(3))
-    if len(dets) and (video.min() < 0 or video.max() >= num_videos):
-        raise ValueError(f'detection video indices must lie in [0, {num_videos})')
-    if len(dets) and (label.min() < 0 or label.max() >= num_classes):
-        raise ValueError(f'detection labels must lie in [0, {num_classes})')
-    return dets, video, frame, label
 
 
 def _descending_order(values: np.ndarray) -> np.ndarray:
@@ -430,30 +437,34 @@ def _by_class(labels: np.ndarray, num_classes: int) -> List[np.ndarray]:
 
 def _match(det_idx: np.ndarray, gt_idx: np.ndarray, ious: np.ndarray, num_det: int,
            iou_thr: float, protocol: str) -> np.ndarray:
-    """True positives of ranked detections given their candidate pairs (see ``_frame_pairs``).
+    """The ground truth matched to each ranked detection given their candidate pairs of the
+    same class, ordered by detection, then decreasing IoU (see :func:`_order_candidates`).
 
-    ``'voc'``: a detection's best pair decides; the first detection to claim a ground truth
-    with IoU >= ``iou_thr`` is a true positive, later claimants are duplicates.
-    ``'act'``: a detection takes its best still-unmatched ground truth with IoU >= ``iou_thr``.
+    ``'voc'`` and ``'yowov3'``: a detection's best pair decides; the first detection to claim
+    a ground truth with IoU >= ``iou_thr`` is a true positive, later claimants are
+    duplicates. ``'act'``: a detection takes its best still-unmatched ground truth with IoU
+    >= ``iou_thr``.
+
+    Returns:
+        (num_det,) int64 index of the matched ground truth, -1 for a false positive.
     """
-    is_tp = np.zeros(num_det, dtype=bool)
-    if protocol == 'voc':
+    matched = np.full(num_det, -1, dtype=np.int64)
+    if protocol in ('voc', 'yowov3'):
         if len(det_idx) == 0:
-            return is_tp
+            return matched
         best = np.flatnonzero(np.r_[True, det_idx[1:] != det_idx[:-1]])
         hit = best[ious[best] >= iou_thr]
         _, first = np.unique(gt_idx[hit], return_index=True)
-        is_tp[det_idx[hit[first]]] = True
-        return is_tp
+        matched[det_idx[hit[first]]] = gt_idx[hit[first]]
+        return matched
     ok = ious >= iou_thr
-    matched = set()
-    done = -1
+    taken = set()
+    found = matched.tolist()
     for d, g in zip(det_idx[ok].tolist(), gt_idx[ok].tolist()):
-        if d != done and g not in matched:
-            matched.add(g)
-            is_tp[d] = True
-            done = d
-    return is_tp
+        if found[d] < 0 and g not in taken:
+            taken.add(g)
+            found[d] = g
+    return np.asarray(found, dtype=np.int64)
 
 
 def _excluded(labels: Sequence[str], protocol: str,
@@ -466,3 +477,8 @@ def _excluded(labels: Sequence[str], protocol: str,
 def _nanmean(values: np.ndarray) -> float:
     values = np.asarray(values, dtype=np.float64)
     return float(values[~np.isnan(values)].mean()) if np.any(~np.isnan(values)) else float('nan')
+
+
+def _check_frame_protocol(protocol: str) -> None:
+    if protocol not in FRAME_PROTOCOLS:
+        raise ValueError(f'protocol must be one of {FRAME_PROTOCOLS}, got {protocol!r}')

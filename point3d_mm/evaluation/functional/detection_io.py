@@ -28,6 +28,7 @@ import numpy as np
 from ...utils.fileio import atomic_open
 from ...utils.safe_pickle import safe_pickle_load
 from .overlaps import Tube
+from .rows import check_rows
 
 PathLike = Union[str, os.PathLike]
 CSV_HEADER = ('video', 'frame', 'label', 'score', 'x1', 'y1', 'x2', 'y2')
@@ -161,6 +162,9 @@ def load_tubes(path: PathLike) -> Dict[str, List[Tube]]:
             if tube is None:
                 raise ValueError(f'{path}: video {video!r} holds a tube that is not '
                                  '(label, score, (L, 5) array)')
+            if not (np.isfinite(tube[1]) and np.isfinite(tube[2]).all()):
+                raise ValueError(f'{path}: video {video!r} holds a tube with a NaN or '
+                                 'infinite score or box')
             tubes[str(video)].append(tube)
     return tubes
 
@@ -186,15 +190,7 @@ def _names(videos, path: PathLike) -> List[str]:
 
 
 def _as_detections(array: np.ndarray, path: PathLike) -> np.ndarray:
-    try:
-        dets = np.asarray(array, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f'{path}: detections are not a (D, 8) array of numbers') from None
-    if dets.size == 0:
-        return np.zeros((0, 8))
-    if dets.ndim != 2 or dets.shape[1] != 8:
-        raise ValueError(f'{path}: detections must be (D, 8), got shape {dets.shape}')
-    return dets
+    return check_rows(array, source=os.fspath(path))
 
 
 def _suffix(path: PathLike, allowed: Sequence[str]) -> str:

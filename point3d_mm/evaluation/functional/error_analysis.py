@@ -53,9 +53,19 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .action_ap import FRAME_SETS, MULTISPORTS_SKIPPED_LABELS, average_precision
+from .action_ap import (
+    ACT_EVAL_TUBE_NMS_THR,
+    FRAME_SETS,
+    _excluded,
+    _gt_frame_boxes,
+    _gt_tubes,
+    _match,
+    _nanmean,
+    average_precision,
+)
 from .nms import tube_nms
 from .overlaps import Tube, check_protocol, paired_iou, tube_iou
+from .rows import check_rows
 
 #: Kinds of a detection, in the order of their codes; every kind but the first is an error.
 DET_KINDS: Tuple[str, ...] = ('true_positive', 'duplicate', 'wrong_class', 'localisation',
@@ -116,9 +126,10 @@ def frame_errors(gt: Mapping, detections: np.ndarray, videos: Sequence[str],
     if frames not in FRAME_SETS:
         raise ValueError(f'frames must be one of {FRAME_SETS}, got {frames!r}')
     labels = list(gt['labels'])
-    gt_label, gt_place, gt_boxes = _gt_boxes(gt, videos)
-    dets = _check_detections(detections, len(videos), len(labels))
-    gt_key, det_key = _frame_keys(gt_place, dets[:, :2].astype(np.int64))
+    gt_label, gt_video, gt_frame, gt_boxes = _gt_frame_boxes(gt, videos)
+    dets = check_rows(detections, len(videos), len(labels))
+    gt_key, det_key = _frame_keys(np.column_stack([gt_video, gt_frame]),
+                                  dets[:, :2].astype(np.int64))
     scored = np.isin(det_key, gt_key) if frames == 'annotated' else np.ones(len(dets), bool)
     origin = np.flatnonzero(scored)
     origin = origin[np.argsort(-dets[origin, 3], kind='stable')]
@@ -161,8 +172,8 @@ def video_errors(gt: Mapping, tubes: Mapping[str, Sequence[Tube]], videos: Seque
     check_protocol(protocol)
     labels = list(gt['labels'])
     if nms_thr is None:
-        nms_thr = 0.3 if protocol == 'act' else 1.0
-    gt_label, gt_video, gt_tubes = _gt_tubes(gt, videos)
+        nms_thr = ACT_EVAL_TUBE_NMS_THR if protocol == 'act' else 1.0
+    gt_tubes, gt_label, gt_video = _gt_tubes(gt, videos)
     det_label, det_score, det_video, det_tubes, det_origin = _det_tubes(
         tubes, videos, len(labels), nms_thr, protocol)
     rank = np.argsort(-det_score, kind='stable')
@@ -205,54 +216,6 @@ def summarise(result: Dict) -> Dict:
     return dict(settings, per_class=per_class, overall=overall)
 
 
-def split_videos(gt: Mapping, split: int = 1) -> List[str]:
-    """The test videos of a 1-based split, after checking the ground truth's structure.
-
-    Raises:
-        ValueError: naming what is missing or malformed.
-    """
-    if not isinstance(gt, Mapping):
-        raise ValueError(f'expected an ACT ground-truth dict, got {type(gt).__name__}')
-    missing = [k for k in ('labels', 'gttubes', 'test_videos') if k not in gt]
-    if missing:
-        raise ValueError(f'not an ACT ground truth: no {", ".join(map(repr, missing))} key')
-    if not 1 <= split <= len(gt['test_videos']):
-        raise ValueError(f'split {split} does not exist: the ground truth has '
-                         f'{len(gt["test_videos"])} test split(s)')
-    videos = [str(v) for v in gt['test_videos'][split - 1]]
-    unknown = [v for v in videos if v not in gt['gttubes']]
-    if unknown:
-        raise ValueError(f'test video {unknown[0]!r} has no entry in "gttubes"')
-    return videos
-
-
-def align_detections(detections: np.ndarray, names: Optional[Sequence[str]],
-                     videos: Sequence[str]) -> Tuple[np.ndarray, int]:
-    """Renumber frame detections to index ``videos`` and drop those of other videos.
-
-    Args:
-        detections: (D, 8) rows whose ``video_index`` indexes ``names``.
-        names: Video names of the detections; ``None`` when the indices already refer to
-            ``videos`` (ACT's bare array).
-        videos: The evaluated videos.
-
-    Returns:
-        ``(detections, dropped)``: the (D', 8) kept rows and the number of rows dropped.
-    """
-    dets = np.asarray(detections, dtype=np.float64).reshape(-1, 8)
-    if names is None:
-        return dets, 0
-    index = {video: i for i, video in enumerate(videos)}
-    remap = np.array([index.get(str(name), -1) for name in names] + [-1])
-    source = dets[:, 0].astype(np.int64)
-    if len(source) and (source.min() < 0 or source.max() >= len(names)):
-        raise ValueError(f'detection video indices must lie in [0, {len(names)})')
-    new_index = remap[source]
-    kept = dets[new_index >= 0].copy()
-    kept[:, 0] = new_index[new_index >= 0]
-    return kept, int(np.sum(new_index < 0))
-
-
 # -------------------------------------------------------------- the shared analysis
 def _analyse(det_label: np.ndarray, gt_label: np.ndarray, pairs: Pairs, labels: List[str],
              iou_thr: float, loc_thr: float, protocol: str,
@@ -274,7 +237,8 @@ def _analyse(det_label: np.ndarray, gt_label: np.ndarray, pairs: Pairs, labels: 
     """
     num_classes = len(labels)
     same = det_label[pairs.det] == gt_label[pairs.gt]
-    matched = _match(pairs, same, len(det_label), iou_thr, protocol)
+    matched = _match(pairs.det[same], pairs.gt[same], pairs.iou[same], len(det_label),
+                     iou_thr, protocol)
     kind, target = _classify(pairs, same, matched, iou_thr, loc_thr)
     num_gt = np.bincount(gt_label, minlength=num_classes)
     excluded = _excluded(labels, protocol, exclude_labels)
@@ -303,27 +267,6 @@ def _analyse(det_label: np.ndarray, gt_label: np.ndarray, pairs: Pairs, labels: 
                 ap=ap, mAP=m_ap, fixed_ap=fixed_ap, fixed_mAP=fixed_map,
                 dAP={fix: value - m_ap for fix, value in fixed_map.items()},
                 kind_code=kind, target=target, matched=matched)
-
-
-def _match(pairs: Pairs, same: np.ndarray, num_det: int, iou_thr: float,
-           protocol: str) -> np.ndarray:
-    """(D,) ground truth matched to each ranked detection, -1 for none (``frame_ap``'s rule:
-    ``'voc'`` looks at the best pair only, ``'act'`` at the best still-free one)."""
-    matched = np.full(num_det, -1, dtype=np.int64)
-    if protocol == 'voc':
-        best_iou, best_gt = _best_pair(pairs, same, num_det)
-        hit = np.flatnonzero((best_gt >= 0) & (best_iou >= iou_thr))
-        _, first = np.unique(best_gt[hit], return_index=True)
-        matched[hit[first]] = best_gt[hit[first]]
-        return matched
-    ok = same & (pairs.iou >= iou_thr)
-    taken = set()
-    found = matched.tolist()
-    for d, g in zip(pairs.det[ok].tolist(), pairs.gt[ok].tolist()):
-        if found[d] < 0 and g not in taken:
-            taken.add(g)
-            found[d] = g
-    return np.asarray(found, dtype=np.int64)
 
 
 def _classify(pairs: Pairs, same: np.ndarray, matched: np.ndarray, iou_thr: float,
@@ -410,37 +353,6 @@ def _class_ap(det_label: np.ndarray, is_tp: np.ndarray, num_gt: np.ndarray, prot
 
 
 # -------------------------------------------------------------------------- boxes
-def _gt_boxes(gt: Mapping, videos: Sequence[str]
-              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ground-truth boxes: (G,) labels, (G, 2) video index and frame, (G, 4) boxes, in the
-    order of ``frame_ap`` (video, then ``gttubes`` order), which settles IoU ties."""
-    rows = []
-    for iv, video in enumerate(videos):
-        for label, label_tubes in _video_gt(gt, video).items():
-            for tube in label_tubes:
-                tube = np.asarray(tube, dtype=np.float64).reshape(-1, 5)
-                rows.append(np.column_stack([np.full(len(tube), int(label)),
-                                             np.full(len(tube), iv), tube]))
-    flat = np.concatenate(rows) if rows else np.zeros((0, 7))
-    return (flat[:, 0].astype(np.int64), flat[:, 1:3].astype(np.int64), flat[:, 3:7])
-
-
-def _check_detections(detections: np.ndarray, num_videos: int, num_classes: int) -> np.ndarray:
-    dets = np.asarray(detections, dtype=np.float64)
-    if dets.size == 0:
-        return np.zeros((0, 8))
-    if dets.ndim != 2 or dets.shape[1] != 8:
-        raise ValueError('detections must be a (D, 8) array of video_index, frame, label, '
-                         f'score, x1, y1, x2, y2; got shape {dets.shape}')
-    video, label = dets[:, 0].astype(np.int64), dets[:, 2].astype(np.int64)
-    if video.min() < 0 or video.max() >= num_videos:
-        raise ValueError(f'detection video indices must lie in [0, {num_videos})')
-    if label.min() < 0 or label.max() >= num_classes:
-        raise ValueError(f'detection labels must lie in [0, {num_classes}), the ground '
-                         f"truth's classes")
-    return dets
-
-
 def _frame_keys(gt_place: np.ndarray, det_place: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """One int64 key per (video, frame) of the (G, 2) ground-truth and (D, 2) detection
     places, equal exactly when the places are."""
@@ -466,19 +378,6 @@ def _frame_pairs(det_key: np.ndarray, det_boxes: np.ndarray, gt_key: np.ndarray,
 
 
 # -------------------------------------------------------------------------- tubes
-def _gt_tubes(gt: Mapping, videos: Sequence[str]
-              ) -> Tuple[np.ndarray, np.ndarray, List[np.ndarray]]:
-    """Ground-truth tubes: (G,) labels, (G,) video indices, G (L, 5) arrays."""
-    labels, video_idx, tubes = [], [], []
-    for iv, video in enumerate(videos):
-        for label, label_tubes in _video_gt(gt, video).items():
-            for tube in label_tubes:
-                labels.append(int(label))
-                video_idx.append(iv)
-                tubes.append(np.asarray(tube, dtype=np.float64).reshape(-1, 5))
-    return np.asarray(labels, dtype=np.int64), np.asarray(video_idx, dtype=np.int64), tubes
-
-
 def _det_tubes(tubes: Mapping[str, Sequence[Tube]], videos: Sequence[str], num_classes: int,
                nms_thr: float, protocol: str):
     """Detected tubes of ``videos`` that survive tube NMS per video and class, in
@@ -597,26 +496,6 @@ def _sorted_pairs(det_idx: List[np.ndarray], gt_idx: List[np.ndarray], ious: Lis
     shares = np.ones(len(det), dtype=bool) if shares is None else shares
     order = np.lexsort((gt_idx, -iou, det))
     return Pairs(det[order], gt_idx[order], iou[order], temporal[order], shares[order])
-
-
-def _video_gt(gt: Mapping, video: str) -> Mapping:
-    try:
-        return gt['gttubes'][video]
-    except KeyError:
-        raise ValueError(f'video {video!r} is not in the ground truth') from None
-
-
-def _excluded(labels: Sequence[str], protocol: str,
-              exclude_labels: Optional[Sequence[str]]) -> np.ndarray:
-    if exclude_labels is None:
-        exclude_labels = MULTISPORTS_SKIPPED_LABELS if protocol == 'voc' else ()
-    return np.isin(np.asarray(labels, dtype=object), list(exclude_labels))
-
-
-def _nanmean(values: np.ndarray) -> float:
-    values = np.asarray(values, dtype=np.float64)
-    valid = ~np.isnan(values)
-    return float(values[valid].mean()) if valid.any() else float('nan')
 
 
 def _plain(value: float) -> Optional[float]:

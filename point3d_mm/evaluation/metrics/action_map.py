@@ -11,16 +11,20 @@ from mmengine.structures import BaseDataElement
 from ...structures.act_format import load_act
 from ...utils.fileio import dump_json
 from ..functional import (
+    FRAME_PROTOCOLS,
     FRAME_SETS,
+    PROTOCOLS,
     VIDEO_AVERAGE_THRS,
     TubeLinker,
     ViterbiTubeLinker,
-    check_protocol,
     class_agnostic,
+    clip_rows,
     frame_ap,
     load_tubes,
+    rows_from_clips,
     save_frame_detections,
     save_tubes,
+    split_videos,
     video_ap,
 )
 
@@ -40,7 +44,7 @@ class _ActionDetectionMetric(BaseMetric):
     Args:
         ann_file: ACT ground-truth pickle (``labels``, ``gttubes``, ``test_videos``, ...).
         split: 1-based index into ``test_videos``.
-        protocol: ``'act'`` or ``'voc'``.
+        protocol: ``'act'`` or ``'voc'`` (and ``'yowov3'`` for :class:`FrameMAP`).
         dump_detections: If set, the frame detections are written there (``.npz``,
             ``.pkl`` or ``.csv``) for ``tools/analysis/eval_detections.py``.
         results_file: Where the per-class APs go as JSON (the table the log shows, with the
@@ -50,10 +54,14 @@ class _ActionDetectionMetric(BaseMetric):
         prefix: Prefix of the metric names; defaults to the protocol.
     """
 
+    protocols = PROTOCOLS
+
     def __init__(self, ann_file: str, split: int = 1, protocol: str = 'act',
                  dump_detections: Optional[str] = None, collect_device: str = 'cpu',
                  prefix: Optional[str] = None, results_file: Optional[str] = None) -> None:
-        check_protocol(protocol)
+        if protocol not in self.protocols:
+            raise ValueError(f'{type(self).__name__}: protocol must be one of '
+                             f'{self.protocols}, got {protocol!r}')
         super().__init__(collect_device=collect_device, prefix=prefix or protocol)
         self.ann_file = ann_file
         self.protocol = protocol
@@ -61,10 +69,7 @@ class _ActionDetectionMetric(BaseMetric):
         self.dump_detections = dump_detections
         self.results_file = results_file
         self.gt = load_act(ann_file, required=('labels', 'gttubes', 'test_videos'))
-        if not 1 <= split <= len(self.gt['test_videos']):
-            raise ValueError(f'{ann_file}: split must be in 1..{len(self.gt["test_videos"])}, '
-                             f'got {split}')
-        self.videos = [str(v) for v in self.gt['test_videos'][split - 1]]
+        self.videos = split_videos(self.gt, split, source=ann_file)
 
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         """Keep the detections of each clip as ``{'video': str, 'rows': (M, 7) array}``."""
@@ -74,14 +79,7 @@ class _ActionDetectionMetric(BaseMetric):
             pred = sample['pred_instances']
             if isinstance(pred, BaseDataElement):
                 pred = pred.to_dict()
-            bboxes = _numpy(pred['bboxes']).reshape(-1, 4)
-            frame_ids = np.asarray(sample['frame_ids'], dtype=np.int64)
-            if 'frame_inds' in pred:
-                frames = frame_ids[_numpy(pred['frame_inds']).astype(np.int64)]
-            else:
-                frames = np.full(len(bboxes), frame_ids[sample['key_frame_index']])
-            rows = np.column_stack([frames, _numpy(pred['labels']), _numpy(pred['scores']),
-                                    bboxes]).astype(np.float64)
+            rows = clip_rows(pred, sample['frame_ids'], sample['key_frame_index'])
             self.results.append(dict(video=str(sample['video']), rows=rows))
 
     def _detections(self, results: List[dict]) -> np.ndarray:
@@ -99,18 +97,7 @@ class _ActionDetectionMetric(BaseMetric):
                       f'with indices?); the other {len(self.videos) - len(predicted)} are '
                       'scored as missed (their ground truth counts, without detections), '
                       'which lowers the mAP', logger='current', level=30)
-        parts = [np.column_stack([np.full(len(r['rows']), index[r['video']]),
-                                  np.full(len(r['rows']), i), r['rows']])
-                 for i, r in enumerate(results) if r['video'] in index and len(r['rows'])]
-        if not parts:
-            return np.zeros((0, 8))
-        rows = np.concatenate(parts)
-        place = rows[:, 0] * (rows[:, 2].max() + 1) + rows[:, 2]
-        _, first, owner = np.unique(place, return_index=True, return_inverse=True)
-        rows = rows[rows[first[owner], 1] == rows[:, 1]]
-        # Dataset order (video, frame), whatever order the processes' results came in.
-        rows = rows[np.lexsort((rows[:, 2], rows[:, 0]))]
-        return np.delete(rows, 1, axis=1)
+        return rows_from_clips(results, self.videos)
 
     def _report(self, name: str, setting: str, result: dict,
                 columns: Dict[str, np.ndarray]) -> None:
@@ -136,6 +123,8 @@ class _ActionDetectionMetric(BaseMetric):
 
 @METRICS.register_module()
 class FrameMAP(_ActionDetectionMetric):
+    protocols = FRAME_PROTOCOLS
+
     """frame-mAP: per-class AP of per-frame detections at one IoU threshold.
 
     Reports ``<protocol>/frame_mAP@<iou_thr>`` when every frame of the test videos is scored
@@ -145,6 +134,8 @@ class FrameMAP(_ActionDetectionMetric):
 
     Args:
         iou_thr: IoU threshold of a match.
+        protocol: ``'act'``, ``'voc'`` or ``'yowov3'``
+            (:mod:`~point3d_mm.evaluation.functional.action_ap`).
         frames: ``'all'`` or ``'annotated'``.
         class_agnostic: Score detection alone (:func:`class_agnostic`): every class merged
             into ``'actor'``; the metric is named ``agnostic_frame_mAP@<iou_thr>``.
@@ -282,7 +273,3 @@ def _percent(value: float) -> str:
     return f'{"-":>9}' if np.isnan(value) else f'{100 * value:9.2f}'
 
 
-def _numpy(value: Any) -> np.ndarray:
-    if hasattr(value, 'detach'):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
