@@ -1,0 +1,310 @@
+"""The device check of issue #25: install the offline kit (``make gpu-kit``) with no index,
+then run each step time-boxed, writing ``gpu_check.json`` (every section, its status
+``ok``/``failed``/``timeout``/``skipped``, seconds, commands, output tail and parsed result)
+and ``gpu_check.log`` (all output) into ``--out``::
+
+    python3 tools/device/gpu_check.py --kit .gpu_kit --out "$OUT"               # the H200
+    python tools/device/gpu_check.py --device cpu --profile small --out DIR      # rehearsal
+
+Only the standard library here: it runs under the machine's Python before the kit is in.
+The steps run from the checkout (``PYTHONPATH`` = checkout, then the kit's site folder), so
+they measure the code that travelled, and the JSON says whether the kit's point3d_mm wheel
+was built from the same source.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SECTIONS = ('install', 'environment', 'cuda_tests', 'train_memory', 'train', 'speed')
+PROFILES = {
+    # The H200 at the issue's sizes; the timeouts sum to 540 s, inside one 600 s device call.
+    'full': dict(
+        timeouts=dict(install=45, environment=40, cuda_tests=100, train_memory=130, train=100,
+                      speed=125),
+        memory=[(['ucf24', 'jhmdb'], 6), (['ava'], 8)], memory_args=[],  # default batches
+        train=dict(size=256, clip_len=16, batch=6, iters=20, workers=8, videos=6),
+        speed=['--only', 'testloop', 'paper_speed', '--speed-frames', '5',
+               '--loop-clip-frames', '3', '--loop-batches', '3']),
+    # The CPU rehearsal: the same steps on the tiny config or small clips, one or two threads.
+    'small': dict(
+        timeouts=dict(install=120, environment=120, cuda_tests=300, train_memory=300,
+                      train=420, speed=1200),
+        memory=[(['tiny'], 2)], memory_args=['--options', 'fp32', 'cp'],
+        train=dict(size=128, clip_len=4, batch=1, iters=2, workers=0, videos=2),
+        speed=['--only', 'paper_speed', '--speed-frames', '1']),
+}
+TAIL = 4000
+ENV_PROBE = r'''
+import json, os, platform
+import torch
+info = dict(python=platform.python_version(), torch=torch.__version__,
+            cuda_available=torch.cuda.is_available())
+if torch.cuda.is_available():
+    props = torch.cuda.get_device_properties(0)
+    info.update(cuda=torch.version.cuda, device_name=props.name,
+                capability=list(torch.cuda.get_device_capability(0)),
+                memory_gib=round(props.total_memory / 2**30, 1))
+try:
+    import torchvision
+    info['torchvision'] = torchvision.__version__
+except Exception as error:
+    info['torchvision'] = f'does not import: {error}'
+import cv2, mim, mmaction, mmaction.models, mmcv, mmcv._ext, mmcv.ops, mmdet, mmdet.models
+import mmengine, numpy, point3d_mm
+info.update(mmcv=mmcv.__version__, mmcv_ext=getattr(mmcv._ext, 'BACKEND', 'compiled'),
+            mmengine=mmengine.__version__, mmdet=mmdet.__version__, mim=mim.__version__,
+            mmaction2=mmaction.__version__, numpy=numpy.__version__, opencv=cv2.__version__,
+            point3d_mm=point3d_mm.__file__)
+print('GPU_CHECK_ENV ' + json.dumps(info))
+if os.environ['GPU_CHECK_DEVICE'].startswith('cuda') and not torch.cuda.is_available():
+    raise SystemExit('--device cuda, but torch sees no CUDA device')
+'''
+TRAIN_CONFIG = '''_base_ = [{base!r}]
+# 20 iterations of the paper config on synthetic data (tools/device/gpu_check.py).
+clip_len, input_size = {clip_len}, {size}
+train_pipeline = [
+    dict(type='LoadClipFrames'),
+    dict(type='ClipResize', scale=int(input_size * 1.125)),
+    dict(type='ClipRandomCrop', size=input_size),
+    dict(type='ClipRandomFlip', prob=0.5),
+    dict(type='ClipColorJitter'),
+    dict(type='PackPoint3DInputs'),
+]
+train_dataloader = dict(
+    batch_size={batch}, num_workers={workers}, persistent_workers={persistent},
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
+    dataset=dict(data_root={data!r}, ann_file='synthetic_gt.pkl', data_prefix=dict(img='frames'),
+                 clip_len=clip_len, pipeline=train_pipeline))
+model = dict(backbone=dict(init_cfg=None), cls_head=dict(num_classes={classes}, init_cfg=None))
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters={iters},
+                 val_interval={iters} + 1)
+param_scheduler = []
+default_hooks = dict(
+    logger=dict(interval=1, log_metric_by_epoch=False),
+    checkpoint=dict(by_epoch=False, interval={iters} + 1, save_last=False, save_best=None))
+log_processor = dict(by_epoch=False)
+randomness = dict(seed=0)
+'''
+
+
+def tail(text: str) -> str:
+    return text[-TAIL:]
+
+
+def run_commands(commands, timeout: float, env: dict, log) -> tuple:
+    """Run ``commands`` one after another within ``timeout`` seconds in all: (status, output).
+    A command past the deadline is killed with its process group (data loader workers)."""
+    deadline, outputs = time.monotonic() + timeout, []
+    for command in commands:
+        if callable(command):  # a preparation between commands, in this process
+            command()
+            continue
+        log.write(f'\n$ {" ".join(command)}\n')
+        log.flush()
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            status = 'ok' if proc.returncode == 0 else 'failed'
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            status = 'timeout'
+        log.write(out + f'\n[exit {proc.returncode}, {status}]\n')
+        log.flush()
+        outputs.append(out)
+        if status != 'ok':
+            return status, '\n'.join(outputs)
+    return 'ok', '\n'.join(outputs)
+
+
+def read_json(path: str):
+    for candidate in (path, path + '.partial'):
+        if osp.isfile(candidate):
+            with open(candidate) as f:
+                return json.load(f)
+    return None
+
+
+def pip_check_problems(output: str, kit: dict) -> list:
+    """`pip check` lines about a kit wheel's requirement that the kit leaves out on purpose
+    are fine; any other line about a kit wheel is a missing or wrong dependency."""
+    problems = []
+    for line in output.splitlines():
+        match = re.match(r'^(\S+) \S+ (?:requires|has requirement) ([A-Za-z0-9_.\-]+)', line)
+        if match:
+            owner, needed = (re.sub(r'[-_.]+', '-', m).lower() for m in match.groups())
+            if owner in kit['wheels'] and needed not in kit['not_carried']:
+                problems.append(line)
+    return problems
+
+
+def train_result(work_dir: str, output: str) -> dict:
+    """Iterations, seconds per iteration (median after the first two), peak memory and the
+    losses, from mmengine's scalars.json."""
+    rows = []
+    for path in glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')):
+        with open(path) as f:
+            rows += [json.loads(line) for line in f if '"loss"' in line]
+    times = [r['time'] for r in rows[2:]] or [r['time'] for r in rows]
+    result = dict(iterations=len(rows), oom='out of memory' in output.lower(),
+                  losses=[r['loss'] for r in rows])
+    if rows:
+        result.update(iter_s_median=statistics.median(times),
+                      data_s_median=statistics.median(r['data_time'] for r in rows),
+                      losses_finite=all(r['loss'] == r['loss'] and abs(r['loss']) < float('inf')
+                                        for r in rows))
+    if any('memory' in r for r in rows):  # mmengine's torch.cuda.max_memory_allocated, MB
+        result['max_memory_allocated_mb'] = max(r.get('memory', 0) for r in rows)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--kit', default=osp.join(REPO, '.gpu_kit'))
+    parser.add_argument('--out', default=os.environ.get('OUT') or 'work_dirs/gpu_check')
+    parser.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
+    parser.add_argument('--profile', choices=list(PROFILES),
+                        help="default: 'full' on cuda, 'small' on cpu")
+    parser.add_argument('--threads', type=int, help='OMP_NUM_THREADS and torch threads')
+    parser.add_argument('--work', help='scratch folder (default: a new one in /tmp)')
+    args = parser.parse_args()
+    profile = PROFILES[args.profile or ('full' if args.device == 'cuda' else 'small')]
+    out = osp.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    work = args.work or tempfile.mkdtemp(prefix='gpu_check_')
+    site = osp.join(work, 'site')
+    kit_dir = osp.abspath(args.kit)
+    python = sys.executable
+    env = {k: v for k, v in os.environ.items() if not k.startswith('PIP_')}
+    paths = [REPO, site] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else [])
+    env.update(PIP_CONFIG_FILE=os.devnull, PYTHONUNBUFFERED='1', MPLBACKEND='Agg',
+               GPU_CHECK_DEVICE=args.device, PYTHONPATH=os.pathsep.join(paths))
+    if args.threads:
+        env['OMP_NUM_THREADS'] = str(args.threads)
+    threads = ['--threads', str(args.threads)] if args.threads else []
+    kit = read_json(osp.join(kit_dir, 'manifest.json')) or dict(wheels={}, not_carried={})
+    report = dict(device=args.device, profile=args.profile, command=sys.argv, kit=kit_dir,
+                  kit_git_head=kit.get('git_head'), started=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+                  sections={})
+    started = time.monotonic()
+
+    def save():
+        report['wall_s'] = round(time.monotonic() - started, 1)
+        # Atomic without point3d_mm.utils.fileio: this runs before the kit is installed.
+        with open(osp.join(out, 'gpu_check.json.tmp'), 'w') as f:
+            json.dump(report, f, indent=1)
+        os.replace(osp.join(out, 'gpu_check.json.tmp'), osp.join(out, 'gpu_check.json'))
+
+    memory_jsons = [osp.join(out, f'train_memory_{i}.json') for i in range(len(profile['memory']))]
+    train_cfg = dict(profile['train'])
+    train_dir, data_dir = osp.join(work, 'train'), osp.join(work, 'synthetic')
+    wheels = sorted(glob.glob(osp.join(kit_dir, '*.whl')))
+    steps = {
+        'install': [[python, '-m', 'pip', 'install', '-q', '--no-index', '--no-deps',
+                     '--no-compile', '--no-cache-dir', '--target', site, '--find-links',
+                     kit_dir] + wheels],
+        'environment': [[python, '-c', ENV_PROBE], [python, '-m', 'pip', 'check']],
+        'cuda_tests': [[python, '-m', 'pytest', '-p', 'no:cacheprovider', '-q', '-rs',
+                        '-m', 'not slow', f'--junitxml={work}/junit.xml', 'tests/cuda',
+                        'tests/tools/test_gpu_kit.py']],
+        'train_memory': [[python, 'tools/analysis/benchmark_train_memory.py', '--device',
+                          args.device, '--configs', *configs, '--batches', str(batch),
+                          *profile['memory_args'], *threads, '--out', path]
+                         for (configs, batch), path in zip(profile['memory'], memory_jsons)],
+        'train': [[python, 'tools/data/make_synthetic.py', '--out', data_dir, '--num-train',
+                   str(train_cfg['videos']), '--num-test', '1', '--size', str(train_cfg['size']),
+                   '--min-frames', '24', '--max-frames', '32'],
+                  lambda: write_train_config(osp.join(work, 'train_config.py'), data_dir,
+                                             train_cfg),
+                  [python, 'tools/train.py', osp.join(work, 'train_config.py'), '--amp',
+                   '--no-validate', '--work-dir', train_dir]],
+        'speed': [[python, 'tools/analysis/benchmark.py', '--device', args.device, *threads,
+                   *profile['speed'], '--out', osp.join(out, 'benchmark.json')]],
+    }
+    context = dict(wheels=wheels, site=site, kit=kit, work=work, out=out,
+                   memory_jsons=memory_jsons, train_dir=train_dir)
+    with open(osp.join(out, 'gpu_check.log'), 'w') as log:
+        for name in SECTIONS:
+            if name != 'install' and report['sections']['install']['status'] != 'ok':
+                report['sections'][name] = dict(status='skipped',
+                                                output_tail='the kit did not install')
+                save()
+                continue
+            timeout = profile['timeouts'][name]
+            begin = time.monotonic()
+            status, output = run_commands(steps[name], timeout, env, log)
+            section = dict(status=status, seconds=round(time.monotonic() - begin, 1),
+                           timeout_s=timeout, output_tail=tail(output),
+                           commands=[' '.join(c) for c in steps[name] if not callable(c)])
+            section['result'] = section_result(name, output, context)
+            if name == 'environment' and section['result'].get('kit_problems'):
+                section['status'] = 'failed'
+            if name == 'train' and section['result'].get('iterations') != train_cfg['iters']:
+                section['status'] = 'failed' if status == 'ok' else status
+            report['sections'][name] = section
+            print(f'{name}: {section["status"]} in {section["seconds"]} s', flush=True)
+            save()
+    shutil.rmtree(work, ignore_errors=True) if not args.work else None
+    return 0 if all(s['status'] == 'ok' for s in report['sections'].values()) else 1
+
+
+def write_train_config(path: str, data_dir: str, cfg: dict) -> None:
+    import pickle  # the synthetic generator's file, written a moment ago by this check
+    with open(osp.join(data_dir, 'synthetic_gt.pkl'), 'rb') as f:
+        classes = len(pickle.load(f)['labels'])
+    with open(path, 'w') as f:
+        f.write(TRAIN_CONFIG.format(base=osp.join(REPO, 'configs', 'point3d_ucf24.py'),
+                                    data=data_dir, classes=classes,
+                                    persistent=cfg['workers'] > 0, **cfg))
+
+
+def section_result(name: str, output: str, scope: dict) -> dict:
+    if name == 'install':
+        return dict(kit_wheels=len(scope['wheels']), site=scope['site'])
+    if name == 'environment':
+        match = re.search(r'^GPU_CHECK_ENV (.*)$', output, re.M)
+        result = json.loads(match.group(1)) if match else {}
+        result['kit_problems'] = pip_check_problems(output, scope['kit'])
+        try:
+            sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+            from build_gpu_kit import source_hash
+            result['kit_matches_checkout'] = (source_hash() ==
+                                              scope['kit'].get('point3d_mm_source_sha256'))
+        except ImportError as error:  # packaging missing: not a failure of the check
+            result['kit_matches_checkout'] = f'unknown: {error}'
+        return result
+    if name == 'cuda_tests':
+        junit = osp.join(scope['work'], 'junit.xml')
+        if not osp.isfile(junit):
+            return {}
+        cases = {}
+        for case in ET.parse(junit).getroot().iter('testcase'):
+            outcome = next((child.tag for child in case if child.tag in
+                            ('failure', 'error', 'skipped')), 'passed')
+            cases[f'{case.get("classname")}::{case.get("name")}'] = outcome
+        counts = {o: list(cases.values()).count(o) for o in set(cases.values())}
+        return dict(counts=counts, tests=cases)
+    if name == 'train_memory':
+        return {osp.basename(p): read_json(p) for p in scope['memory_jsons']}
+    if name == 'train':
+        return train_result(scope['train_dir'], output)
+    if name == 'speed':
+        return read_json(osp.join(scope['out'], 'benchmark.json')) or {}
+    return {}
+
+
+if __name__ == '__main__':
+    sys.exit(main())
