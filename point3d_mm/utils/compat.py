@@ -5,11 +5,12 @@ each has a test in ``tests/test_compat.py`` that fails without it. This module i
 of ours, so it can run before the first ``mmaction`` import.
 """
 import builtins
+import importlib.abc
 import os
 import sys
 import types
 import warnings
-from typing import Any, List
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -68,6 +69,117 @@ def patch_numpy_removed_aliases() -> None:
         if not hasattr(np, alias):
             setattr(np, alias, value)
             _APPLIED.append(f'numpy_{alias}_alias')
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Patches a module right after its first import (``import point3d_mm`` does not import
+    mmaction.datasets, about 1 s, so its patch waits for the user's import)."""
+
+    def __init__(self) -> None:
+        self.pending: Dict[str, Callable[[types.ModuleType], None]] = {}
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name not in self.pending:
+            return None
+        for finder in sys.meta_path:
+            spec = (None if finder is self or not hasattr(finder, 'find_spec')
+                    else finder.find_spec(name, path, target))
+            if spec is not None and spec.loader is not None:
+                break
+        else:
+            return None
+        patch, exec_module = self.pending.pop(name), spec.loader.exec_module
+
+        def exec_and_patch(module: types.ModuleType) -> None:
+            exec_module(module)
+            patch(module)
+
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+_PATCH_ON_IMPORT = _PatchOnImport()
+
+
+def _when_imported(name: str, patch: Callable[[types.ModuleType], None]) -> None:
+    """Apply ``patch`` to the module ``name`` now if it is imported, else after its import."""
+    if name in sys.modules:
+        patch(sys.modules[name])
+        return
+    _PATCH_ON_IMPORT.pending[name] = patch
+    if _PATCH_ON_IMPORT not in sys.meta_path:
+        sys.meta_path.insert(0, _PATCH_ON_IMPORT)
+
+
+class _NumpyWith(types.ModuleType):
+    """numpy plus functions the pinned numpy removed, as one upstream module's ``np`` (so no
+    other library sees the removed names again)."""
+
+    def __init__(self, **functions: Callable) -> None:
+        super().__init__(np.__name__, np.__doc__)
+        self.__dict__.update(functions)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(np, name)
+
+
+def _numpy1_int(value: Any, *args: Any) -> int:
+    """``int`` as numpy 1 allowed it: also of a one-element array with dimensions."""
+    if isinstance(value, np.ndarray) and value.size == 1 and not args:
+        value = value.item()
+    return int(value, *args)
+
+
+def _in1d(ar1: Any, ar2: Any, assume_unique: bool = False, invert: bool = False,
+          *, kind: Optional[str] = None) -> np.ndarray:
+    """numpy < 2.4's ``in1d``: ``isin`` of the flattened first argument."""
+    return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert, kind=kind)
+
+
+def _adjust_hue(img: np.ndarray, factor: float) -> np.ndarray:
+    """mmaction2 1.2.0's ``ColorJitter.adjust_hue`` (datasets/transforms/processing.py:975)
+    with numpy 1's arithmetic at line 979: a negative offset added to the uint8 hue channel
+    was promoted to int16 there, where numpy 2 raises OverflowError. A positive offset stays
+    uint8 arithmetic, as before (results equal numpy 1's for every factor)."""
+    import cv2
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    offset = int(factor * 255)
+    hue = hsv[..., 0].astype(np.int16) if offset < 0 else hsv[..., 0]
+    hsv[..., 0] = (hue + offset) % 180
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
+
+
+def patch_mmaction_numpy2() -> None:
+    """Fix the mmaction2 1.2.0 components that numpy 2 (pinned: 2.4) breaks, each in its own
+    module (tests/test_upstream_compat.py; tools/check_upstream.sh runs mmaction2's suite):
+
+    * ``datasets/transforms/processing.py:979`` ``ColorJitter``: :func:`_adjust_hue`.
+    * ``evaluation/functional/multisports_utils.py:67-70`` ``iou3dt_voc`` (MultiSports video AP)
+      calls ``int()`` on one-element arrays, refused since numpy 2.3: the module's ``int`` is
+      numpy 1's. (Its ``get_vid_dets`` reading ``frm_det[3]`` at line 182 is a bug of
+      mmaction2 under any numpy, not patched.)
+    * ``evaluation/functional/accuracy.py:428`` ``average_recall_at_avg_proposals`` (AR@AN):
+      ``np.trapz``, removed in numpy 2.4 (renamed ``np.trapezoid`` in 2.0).
+    * ``evaluation/metrics/multimodal_metric.py:514`` ``RetrievalRecall``: ``np.in1d``, removed
+      in numpy 2.4.
+    """
+    def color_jitter(module: types.ModuleType) -> None:
+        module.ColorJitter.adjust_hue = staticmethod(_adjust_hue)
+
+    def module_global(name: str, value: Any) -> Callable[[types.ModuleType], None]:
+        return lambda module: setattr(module, name, value)
+
+    _when_imported('mmaction.datasets.transforms.processing', color_jitter)
+    _when_imported('mmaction.evaluation.functional.multisports_utils',
+                   module_global('int', _numpy1_int))
+    if not hasattr(np, 'trapz'):
+        _when_imported('mmaction.evaluation.functional.accuracy',
+                       module_global('np', _NumpyWith(trapz=np.trapezoid)))
+    if not hasattr(np, 'in1d'):
+        _when_imported('mmaction.evaluation.metrics.multimodal_metric',
+                       module_global('np', _NumpyWith(in1d=_in1d)))
+    _APPLIED.append('mmaction_numpy2')
 
 
 class _WeightsOnlyTorch:
@@ -258,6 +370,7 @@ def apply_all() -> List[str]:
         _APPLIED.append('started')
         patch_mmaction_missing_drn()
         patch_numpy_removed_aliases()
+        patch_mmaction_numpy2()
         patch_checkpoint_weights_only()
         patch_atomic_local_writes()
         patch_cpu_distributed_init()
