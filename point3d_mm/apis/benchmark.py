@@ -47,8 +47,11 @@ from .inference import detect_frames
 from .model import init_detector
 from .speed import apply_speed_options, cpu_has_native_bf16, inference_autocast, to_channels_last
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-#: Short names of the configs the benchmarks time (files under the repository's configs/).
+_PACKAGE = osp.dirname(osp.dirname(osp.realpath(__file__)))
+#: Where configs/ and tools/ are: the checkout, or the package's .mim of an installed wheel.
+REPO = (osp.join(_PACKAGE, '.mim') if osp.isdir(osp.join(_PACKAGE, '.mim', 'configs'))
+        and not osp.isdir(osp.join(osp.dirname(_PACKAGE), 'configs')) else osp.dirname(_PACKAGE))
+#: Short names of the configs the benchmarks time (files under ``REPO/configs``).
 CONFIGS = dict(tiny='configs/point3d_tiny_synthetic.py', paper='configs/point3d_ucf24.py',
                ucf24='configs/point3d_ucf24.py', jhmdb='configs/point3d_jhmdb.py',
                ava='configs/point3d_ava.py')

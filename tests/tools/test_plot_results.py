@@ -1,4 +1,5 @@
-"""tools/analysis/plot_results.py: training curves and per-class AP bars from a work dir."""
+"""tools/analysis/plot_results.py and point3d_mm.visualization.training_plots: training curves
+and per-class AP bars from a work dir."""
 import json
 import math
 import os
@@ -11,6 +12,7 @@ from tool_helpers import load_tool
 
 from point3d_mm.evaluation.metrics.action_map import ap_table
 from point3d_mm.utils.fileio import dump_json
+from point3d_mm.visualization import training_plots
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -84,7 +86,7 @@ def work_dir(tmp_path):
 
 def test_saved_tables_read_back_with_known_numbers(tmp_path):
     _save_tables(str(tmp_path))
-    tables, source = plot_results.load_tables(str(tmp_path))
+    tables, source = training_plots.load_tables(str(tmp_path))
     assert [t['name'] for t in tables] == ['frame-AP@0.5', 'video-AP']
     assert source.endswith('act_video_ap.json')
     frame, video = tables
@@ -114,27 +116,27 @@ def test_a_metric_saves_its_table_beside_the_log(tmp_path):
     metric.results = [dict(video='v', rows=np.array([[f, 0, 0.9, 10, 10, 50, 50]
                                                      for f in range(1, 4)], np.float64))]
     assert metric.compute_metrics(metric.results) == {'frame_mAP@0.5': 1.0}
-    (table, ), _ = plot_results.load_tables(str(tmp_path))
+    (table, ), _ = training_plots.load_tables(str(tmp_path))
     assert table['classes'] == ['run', 'jump'] and table['num_gt'] == [3, 0]
     assert table['ap']['AP'][0] == 1.0 and math.isnan(table['ap']['AP'][1])
     assert table['protocol'] == 'act' and table['split'] == 1
 
 
 def test_load_scalars_chains_runs(work_dir):
-    train, val = plot_results.load_scalars(work_dir)
+    train, val = training_plots.load_scalars(work_dir)
     assert [r['step'] for r in train] == [10, 20, 30, 40, 50, 60]
     assert [r['step'] for r in val] == [1, 2, 3]
-    assert plot_results.loss_keys(train) == ['loss', 'loss_center_heatmap', 'loss_cls']
-    assert plot_results.lr_keys(train) == ['point.lr', 'cls.lr']
-    assert plot_results.metric_keys(val) == ['act/frame_mAP@0.5', 'act/video_mAP@0.5']
-    steps, values = plot_results.series(val, 'act/frame_mAP@0.5')
+    assert training_plots.loss_keys(train) == ['loss', 'loss_center_heatmap', 'loss_cls']
+    assert training_plots.lr_keys(train) == ['point.lr', 'cls.lr']
+    assert training_plots.metric_keys(val) == ['act/frame_mAP@0.5', 'act/video_mAP@0.5']
+    steps, values = training_plots.series(val, 'act/frame_mAP@0.5')
     assert steps == [1, 2, 3] and values == pytest.approx([0.3, 0.5, 0.7])
 
 
 def test_restarted_run_replaces_earlier_rows():
     first = [_train_row(s, 1) for s in (10, 20, 30)]
     restarted = [_train_row(s, 1, scale=2.0) for s in (10, 20)]
-    rows = plot_results.chain_runs([first, restarted])
+    rows = training_plots.chain_runs([first, restarted])
     assert [r['step'] for r in rows] == [10, 20]
     assert rows[0]['loss'] == pytest.approx(2.0)
 
@@ -171,9 +173,9 @@ def test_plot_tool_writes_pngs(work_dir, tmp_path):
     metrics_file = tmp_path / 'test_metrics.json'
     metrics_file.write_text(json.dumps({'act/frame_mAP@0.5': 0.93, 'act/video_mAP@0.5': 0.88,
                                         'protocol': 'act', 'frames': 'all', 'split': 1}))
-    assert plot_results.load_metrics_json(str(metrics_file)) == (
+    assert training_plots.load_metrics_json(str(metrics_file)) == (
         {'act/frame_mAP@0.5': 0.93, 'act/video_mAP@0.5': 0.88}, [])
-    metrics, tables = plot_results.load_metrics_json(written['per_class_json'])
+    metrics, tables = training_plots.load_metrics_json(written['per_class_json'])
     assert metrics['frame-AP@0.5 AP'] == pytest.approx(0.9087 / 6) and len(tables) == 2
     assert math.isnan(tables[0]['ap']['AP'][6])
     empty = tmp_path / 'empty'
