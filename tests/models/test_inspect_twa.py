@@ -1,4 +1,5 @@
-"""tools/analysis/inspect_twa.py and attention_matrix: statistics of TWA's M by hand."""
+"""tools/analysis/inspect_twa.py (point3d_mm.apis.twa_inspection) and attention_matrix:
+statistics of TWA's M by hand."""
 import json
 import math
 import os.path as osp
@@ -9,6 +10,7 @@ import pytest
 import torch
 from tool_helpers import REPO_ROOT, load_tool
 
+from point3d_mm.apis import twa_inspection
 from point3d_mm.models.necks.time_wise_attention import attention_matrix
 
 inspect_twa = load_tool('analysis/inspect_twa.py')
@@ -19,7 +21,7 @@ def test_identical_frames_give_uniform_attention(scale):
     frames = torch.randn(1, 1, 3, 4, 5).expand(1, 6, 3, 4, 5)
     m = attention_matrix(frames, scale)[0]
     torch.testing.assert_close(m, torch.full((6, 6), 1 / 6))
-    stats = inspect_twa.attention_stats(m)
+    stats = twa_inspection.attention_stats(m)
     assert stats['off_diagonal'] == pytest.approx(1 - 1 / 6)
     assert stats['row_entropy'] == pytest.approx(math.log(6))
     assert stats['row_entropy_norm'] == pytest.approx(1.0)
@@ -30,14 +32,14 @@ def test_very_different_frames_give_one_hot_attention():
     frames = (100 * torch.eye(4)).view(1, 4, 4, 1, 1)
     m = attention_matrix(frames, 'sqrt_d')[0]
     torch.testing.assert_close(m, torch.eye(4))
-    stats = inspect_twa.attention_stats(m)
+    stats = twa_inspection.attention_stats(m)
     assert stats['off_diagonal'] == pytest.approx(0, abs=1e-12)
     assert stats['row_entropy'] == pytest.approx(0, abs=1e-12)
     # The same frames, L2-normalised with tau = 1: logits 1 on the diagonal, 0 elsewhere,
     # so M_ii = e / (e + 3) and the off-diagonal mass 3 / (e + 3).
     m = attention_matrix(frames, 'l2_temperature', 1.0)[0]
     diag = math.e / (math.e + 3)
-    stats = inspect_twa.attention_stats(m)
+    stats = twa_inspection.attention_stats(m)
     assert stats['off_diagonal'] == pytest.approx(3 / (math.e + 3))
     expected = -(diag * math.log(diag) + 3 * (1 - diag) / 3 * math.log((1 - diag) / 3))
     assert stats['row_entropy'] == pytest.approx(expected)
@@ -47,13 +49,13 @@ def test_two_frame_stats_by_hand():
     # M = [[3/4, 1/4], [1/2, 1/2]]: off-diagonal (1/4 + 1/2) / 2 = 0.375; entropies
     # -(3/4 ln 3/4 + 1/4 ln 1/4) = 0.5623 and ln 2 = 0.6931, mean 0.6277.
     m = torch.tensor([[0.75, 0.25], [0.5, 0.5]])
-    stats = inspect_twa.attention_stats(m)
+    stats = twa_inspection.attention_stats(m)
     assert stats['off_diagonal'] == pytest.approx(0.375)
     assert stats['row_entropy'] == pytest.approx(
         (-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)) + math.log(2)) / 2)
-    summary = inspect_twa.summarize([dict(a=1.0), dict(a=3.0)])
+    summary = twa_inspection.summarize([dict(a=1.0), dict(a=3.0)])
     assert summary == dict(mean_a=2.0, min_a=1.0)
-    assert inspect_twa.clip_frame_numbers(2, 3, 2) == [[1, 3, 5], [7, 9, 11]]
+    assert twa_inspection.clip_frame_numbers(2, 3, 2) == [[1, 3, 5], [7, 9, 11]]
 
 
 def test_tool_on_tiny_model(tmp_path, capsys):

@@ -19,120 +19,8 @@ Prints a table and writes JSON (``--out``; by default ``work_dirs/inspect_twa/<c
 Without a checkpoint the model keeps its random initialisation (say so when quoting).
 """
 import argparse
-import math
-import os
 import os.path as osp
 import sys
-import time
-from typing import Dict, List, Optional, Sequence
-
-import numpy as np
-import torch
-
-#: Scalings reported besides the model's own: (name, scale, temperature).
-VARIANTS = (('sqrt_d', 'sqrt_d', None), ('raw_gram', None, None),
-            ('l2_temperature(tau=1)', 'l2_temperature', 1.0))
-
-
-def attention_stats(attention: torch.Tensor) -> Dict[str, float]:
-    """Off-diagonal mass and row entropy of one (T, T) attention matrix."""
-    m = attention.double()
-    num_frames = m.shape[-1]
-    entropy = -(m * m.clamp_min(1e-300).log()).sum(-1).mean().item()
-    return dict(off_diagonal=(1 - m.diagonal()).mean().item(), row_entropy=entropy,
-                row_entropy_norm=entropy / math.log(num_frames) if num_frames > 1 else 0.0)
-
-
-def summarize(per_clip: Sequence[Dict[str, float]]) -> Dict[str, float]:
-    """Mean and min over clips of every statistic."""
-    return {f'{agg}_{key}': fn(c[key] for c in per_clip)
-            for key in per_clip[0] for agg, fn in (('mean', lambda v: sum(v) / len(per_clip)),
-                                                   ('min', min))}
-
-
-def clip_frame_numbers(num_clips: int, clip_len: int, interval: int) -> List[List[int]]:
-    """1-based frame numbers of ``num_clips`` consecutive, non-overlapping clips."""
-    span = clip_len * interval
-    return [[k * span + 1 + t * interval for t in range(clip_len)] for k in range(num_clips)]
-
-
-@torch.no_grad()
-def frame_features(model, frames: Dict[int, np.ndarray],
-                   video_name: str) -> Dict[int, torch.Tensor]:
-    """The last stack's (C, h, w) features of each frame, one frame at a time (the
-    backbone is per frame, so this is what a clip's forward sees, with less memory)."""
-    from point3d_mm.apis.inference import _ClipPreparer
-    prepare = _ClipPreparer(model, video_name)
-    feats = {}
-    for number, frame in frames.items():
-        inputs, _ = prepare.frames([frame], [number])
-        feats[number] = model.extract_frame_feats(inputs)[-1][0]
-    return feats
-
-
-def model_scale(model):
-    """(name, scale, temperature) of the model's own TWA."""
-    neck = getattr(model, 'neck', None)
-    if neck is None:
-        return 'model (no neck; sqrt_d)', 'sqrt_d', None
-    temperature = neck.temperature() if hasattr(neck, 'temperature') else None
-    return f'model ({neck.scale})', neck.scale, temperature
-
-
-@torch.no_grad()
-def inspect(model, video, num_clips: int = 2, clip_len: Optional[int] = None,
-            interval: Optional[int] = None) -> Dict:
-    """Per-clip and summary statistics of M for the model's TWA and :data:`VARIANTS`."""
-    from point3d_mm.models.necks.time_wise_attention import attention_matrix
-    from point3d_mm.utils.video import iter_numbered_frames
-    dataset = model.cfg.test_dataloader.dataset
-    clip_len = clip_len or dataset.get('clip_len', 16)
-    interval = interval or dataset.get('frame_interval', 1)
-    wanted = clip_frame_numbers(num_clips, clip_len, interval)
-    needed = {n for clip in wanted for n in clip}
-    frames = {}
-    for number, frame in iter_numbered_frames(video):
-        if number in needed:
-            frames[number] = frame
-        if number >= max(needed):
-            break
-    wanted = [clip for clip in wanted if all(n in frames for n in clip)]
-    if not wanted:
-        raise ValueError(f'{video}: fewer than {clip_len * interval} frames, not one clip')
-    name = osp.splitext(osp.basename(str(video).rstrip('/')))[0]
-    start = time.perf_counter()
-    feats = frame_features(model, frames, name)
-    seconds = time.perf_counter() - start
-    variants = [model_scale(model), *VARIANTS]
-    result = dict(video=str(video), clip_len=clip_len, frame_interval=interval,
-                  feature_shape=list(next(iter(feats.values())).shape),
-                  seconds_per_frame=seconds / len(frames), variants={})
-    for label, scale, temperature in variants:
-        per_clip = []
-        for clip in wanted:
-            stacked = torch.stack([feats[n] for n in clip])[None]  # (1, T, C, h, w)
-            m = attention_matrix(stacked, scale, temperature)[0]
-            per_clip.append(dict(first_frame=clip[0], **attention_stats(m)))
-        stats = [{k: v for k, v in c.items() if k != 'first_frame'} for c in per_clip]
-        result['variants'][label] = dict(per_clip=per_clip, summary=summarize(stats))
-    return result
-
-
-def format_table(result: Dict) -> str:
-    """Markdown: one row per (variant, clip) and the mean/min rows."""
-    lines = [f"T = {result['clip_len']}, interval {result['frame_interval']}, features "
-             f"{tuple(result['feature_shape'])}, log T = {math.log(result['clip_len']):.3f}",
-             '', '| TWA | clip (first frame) | off-diagonal mass | row entropy (nats) | '
-             'entropy / log T |', '| --- | --- | --- | --- | --- |']
-    for label, data in result['variants'].items():
-        for c in data['per_clip']:
-            lines.append(f"| {label} | {c['first_frame']} | {c['off_diagonal']:.4f} | "
-                         f"{c['row_entropy']:.4f} | {c['row_entropy_norm']:.4f} |")
-        s = data['summary']
-        for agg in ('mean', 'min'):
-            lines.append(f"| {label} | {agg} | {s[agg + '_off_diagonal']:.4f} | "
-                         f"{s[agg + '_row_entropy']:.4f} | {s[agg + '_row_entropy_norm']:.4f} |")
-    return '\n'.join(lines)
 
 
 def main(argv=None) -> int:
@@ -148,6 +36,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from point3d_mm.apis import init_detector
+    from point3d_mm.apis.twa_inspection import format_table, inspect
     from point3d_mm.utils.fileio import dump_json
     model = init_detector(args.config, args.checkpoint, device=args.device)
     result = inspect(model, args.video, args.clips, args.clip_len, args.interval)
@@ -157,7 +46,6 @@ def main(argv=None) -> int:
     print(format_table(result))
     out = args.out or osp.join('work_dirs', 'inspect_twa',
                                osp.splitext(osp.basename(args.config))[0] + '.json')
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     dump_json(result, out)
     print(f'written to {osp.abspath(out)}')
     return 0
