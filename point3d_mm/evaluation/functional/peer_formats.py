@@ -247,13 +247,17 @@ def _bare_array(path: str) -> np.ndarray:
 
 
 def _text_rows(path: str, columns: int) -> np.ndarray:
+    """(N, columns) numbers of a text file, a line per row; an empty file (YOWO writes one
+    for a frame without boxes) has none."""
+    with open(path, encoding='utf-8') as f:
+        lines = [(number, line.split()) for number, line in enumerate(f, 1) if line.strip()]
+    for number, fields in lines:
+        if len(fields) != columns:
+            raise ValueError(f'{path}:{number}: expected {columns} numbers, got {len(fields)}')
     try:
-        values = np.loadtxt(path, dtype=np.float64, ndmin=2)
+        return np.array([fields for _, fields in lines], dtype=np.float64).reshape(-1, columns)
     except ValueError as error:
         raise ValueError(f'{path}: not rows of {columns} numbers: {error}') from None
-    if values.size and values.shape[1] != columns:
-        raise ValueError(f'{path}: expected {columns} numbers a line, got {values.shape[1]}')
-    return values.reshape(-1, columns)
 
 
 # ------------------------------------------------------------------------ checks

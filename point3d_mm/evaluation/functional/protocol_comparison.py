@@ -34,10 +34,11 @@ def compare_protocols(gt: Mapping, detections: np.ndarray, videos: Sequence[str]
         name: The file, repeated in every row.
 
     Returns:
-        One dict per (protocol, tubes) row: ``file``, ``protocol``, ``tubes`` (``'linked'``
-        or ``'file'``), ``frame_mAP`` {``'all'``, ``'annotated'``: mAP} (``None`` on rows of
-        the file's tubes) and ``video_mAP`` {threshold name: mAP} (``None`` where the
-        protocol has none), mAPs as fractions, ``None`` where no class is scored.
+        One dict per (protocol, tubes) row: ``file``, ``protocol``, ``tubes`` (``'linked'``,
+        ``'file'``, or ``None`` on a row without video-mAP), ``frame_mAP`` {``'all'``,
+        ``'annotated'``: mAP} (``None`` on rows of the file's tubes) and ``video_mAP``
+        {threshold name: mAP} (``None`` where the protocol has none), mAPs as fractions,
+        ``None`` where no class is scored.
     """
     linked = link(detections, videos) if link is not None else None
     rows = []
@@ -48,8 +49,8 @@ def compare_protocols(gt: Mapping, detections: np.ndarray, videos: Sequence[str]
         video = None
         if linked is not None and protocol in PROTOCOLS:
             video = _video_maps(gt, linked, videos, protocol)
-        rows.append(dict(file=name, protocol=protocol, tubes='linked', frame_mAP=frame,
-                         video_mAP=video))
+        rows.append(dict(file=name, protocol=protocol, tubes=None if video is None else 'linked',
+                         frame_mAP=frame, video_mAP=video))
     for protocol in PROTOCOLS if tubes is not None else ():
         rows.append(dict(file=name, protocol=protocol, tubes='file', frame_mAP=None,
                          video_mAP=_video_maps(gt, tubes, videos, protocol)))
@@ -73,7 +74,7 @@ def markdown_table(rows: Sequence[Dict], iou_thr: float = 0.5) -> str:
     for row in rows:
         frame = row['frame_mAP'] or {}
         video = row['video_mAP'] or {}
-        cells = [row['file'], row['protocol'], row['tubes']]
+        cells = [row['file'], row['protocol'], row['tubes'] or '–']
         cells += [_percent(frame.get(f)) for f in FRAME_SETS]
         cells += [_percent(video.get(c)) for c in VIDEO_COLUMNS]
         lines.append('| ' + ' | '.join(cells) + ' |')
