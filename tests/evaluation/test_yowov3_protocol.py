@@ -3,8 +3,9 @@ offline scorer): hand-computed cases and the numbers of YOWOv3's own evaluator."
 import numpy as np
 import pytest
 from mmaction.registry import METRICS
+from tool_helpers import load_tool
 
-from point3d_mm.evaluation.functional import average_precision, frame_ap
+from point3d_mm.evaluation.functional import average_precision, frame_ap, save_frame_detections
 from point3d_mm.structures.act_format import dump_act
 
 
@@ -122,3 +123,13 @@ def test_selectable_in_frame_map_not_in_video_map(tmp_path):
     assert result == {'annotated_frame_mAP@0.5': pytest.approx(PEER_MAP50['all', 0.5])}
     with pytest.raises(ValueError, match="VideoMAP: protocol must be one of .*'yowov3'"):
         METRICS.build(dict(type='VideoMAP', ann_file=ann_file, protocol='yowov3'))
+
+
+def test_selectable_in_the_offline_scorer(tmp_path):
+    ann_file, dets = str(tmp_path / 'gt.pkl'), str(tmp_path / 'dets.npz')
+    dump_act(PEER_GT, ann_file)
+    save_frame_detections(dets, PEER_DETS, ['a', 'b'])
+    tool = load_tool('analysis/eval_detections.py')
+    # Frame-mAP only: YOWOv3 has no video-mAP.
+    assert tool.main([ann_file, dets, '--protocol', 'yowov3', '--frames', 'annotated']) == {
+        'yowov3/annotated_frame_mAP@0.5': pytest.approx(PEER_MAP50['all', 0.5])}
