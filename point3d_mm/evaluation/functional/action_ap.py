@@ -13,7 +13,7 @@ Three protocols (see ``docs/evaluation_protocols.md``); ``'yowov3'`` is frame-AP
   detection is a false positive (a duplicate). VOC all-point interpolated AP. Labels that
   mmaction2 skips by name (:data:`MULTISPORTS_SKIPPED_LABELS`) are skipped.
 * ``'yowov3'``: YOWOv3's ``scripts/ucf_eval.py`` with ``evaluator/eval.py`` ``compute_ap``
-  (the YOLO-style evaluation YOWOFormer reuses). No +1. Matching per frame over the IoU
+  (YOLO-style, as YOWOFormer reports too). No +1. Matching per frame over the IoU
   matrix (ultralytics' rule): each detection takes its best-overlapping ground truth of its
   class with IoU >= the threshold, and of the detections that take one ground truth the
   highest-scored is the true positive, the others false positives. That is ``'voc'``'s
