@@ -32,7 +32,8 @@ def machine_info(device: str = 'cpu', threads: Optional[int] = None) -> Dict[str
         dict: ``cpu`` (model name), ``cpu_flags`` (those of :data:`CPU_FLAGS` present),
         ``logical_cores``, ``physical_cores``, ``memory_gb``, ``python``, ``platform``,
         ``numpy``, ``torch``, ``mkldnn`` (oneDNN built in), ``threads``, ``device``,
-        ``load_average_at_start`` and, on CUDA, ``gpu``, ``gpu_memory_gb`` and ``cuda``.
+        ``load_average_at_start``, ``opencv`` where installed and, on CUDA, ``gpu``,
+        ``gpu_memory_gb`` and ``cuda``.
     """
     import numpy as np
     import torch
@@ -61,6 +62,11 @@ def machine_info(device: str = 'cpu', threads: Optional[int] = None) -> Dict[str
                 mkldnn=torch.backends.mkldnn.is_available(),
                 threads=threads or torch.get_num_threads(), device=device,
                 load_average_at_start=[round(x, 2) for x in os.getloadavg()])
+    try:
+        import cv2
+        info['opencv'] = cv2.__version__
+    except ImportError:
+        pass
     if device.startswith('cuda'):
         properties = torch.cuda.get_device_properties(device)
         info.update(gpu=properties.name, gpu_memory_gb=round(properties.total_memory / 2**30, 1),

@@ -51,6 +51,9 @@ def parse_args() -> argparse.Namespace:
                         help='timed streaming frames (after one warm-up frame) and cached '
                         'batches of each model in the paper-speed section, and clips of '
                         'the peer there')
+    parser.add_argument('--paper-config', default='paper',
+                        help="config of the paper-scale sections (paper, testloop, "
+                        "paper_speed): a name (paper, ucf24, jhmdb, ava, tiny) or a file")
     parser.add_argument('--paper-only', action='store_true',
                         help="paper-speed section: the paper's model only (no cheaper 3D "
                         'Heads, no 1-stack hourglass)')
@@ -94,7 +97,8 @@ def main() -> None:
     for name, clip_lens, frames, warmup in sections:
         if name in args.skip:
             continue
-        model = bench.build_detector(bench.config_path(name), args.device)
+        config = bench.config_path(args.paper_config if name == 'paper' else name)
+        model = bench.build_detector(config, args.device)
         config_clip_len = model.cfg.test_dataloader.dataset.clip_len
         report['inference'] += bench.inference_rows(name, model, clip_lens, frames, warmup)
         if 'speed' not in args.skip and not (args.quick and name == 'paper'):
@@ -107,13 +111,13 @@ def main() -> None:
     if 'peer' not in args.skip:
         report['peer'] = bench.peer_latency(args.device, clips=max(2, args.paper_frames))
     if 'testloop' not in args.skip:
-        model = bench.build_detector(bench.config_path('paper'), args.device)
+        model = bench.build_detector(bench.config_path(args.paper_config), args.device)
         report['test_loop'] = bench.test_loop_row(model, args.loop_clip_frames,
                                                   args.loop_batches, args.frame_batch)
         del model
     if 'paper_speed' not in args.skip:
         report['paper_speed'] = bench.paper_speed(
-            args.device, args.speed_frames, bench.config_path('paper'),
+            args.device, args.speed_frames, bench.config_path(args.paper_config),
             frame_batch=args.frame_batch, paper_only=args.paper_only)
     if 'train' not in args.skip:
         report['training'] = bench.training_rows(
