@@ -92,3 +92,18 @@ def test_paper_speed_section_on_the_tiny_config():
         assert row['vs_peer'] == pytest.approx(row['ms_median'] / speed['peer'][0]['ms_per_clip'])
     assert {(p['channels_last'], p['dtype']) for p in speed['peer']} == {
         (row['channels_last'], row['dtype']) for row in speed['rows']}
+
+
+def test_every_registered_linker_is_timed():
+    from mmaction.registry import TASK_UTILS
+    names = list(benchmark.linkers())
+    assert names[0] == 'TubeLinker' and 'ViterbiTubeLinker' in names
+    gt, dets, _ = benchmark.synthetic_eval_set(num_videos=4, num_detections=600)
+    videos = gt['test_videos'][0][:2]
+    for name in names:
+        row = benchmark.time_linking(gt, dets, num_videos=2, repeats=1, ms=None, linker=name)
+        direct = TASK_UTILS.build(dict(type=name)).link_videos(dets[dets[:, 0] < 2], videos)
+        assert row['linker'] == name and 'peer_s' not in row
+        assert row['tubes'] == sum(map(len, direct.values()))
+        assert row['frames'] == sum(gt['nframes'][v] for v in videos)
+        assert row['ours_fps'] == pytest.approx(row['frames'] / row['ours_s'])
