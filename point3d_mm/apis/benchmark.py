@@ -20,6 +20,7 @@ import copy
 import functools
 import json
 import math
+import os
 import os.path as osp
 import re
 import sys
@@ -684,8 +685,8 @@ def run_case(config: str, option: str, batch: int, device: str = 'cpu', threads:
     spec = dict(config=config, option=option, batch=batch, device=device, threads=threads,
                 clip_len=clip_len, input_size=input_size, cfg_options=list(cfg_options))
     code = 'import sys; from point3d_mm.apis.benchmark import child_main; child_main(sys.argv[1])'
-    run = run_measured([sys.executable, '-c', code, json.dumps(spec)], child_env(threads, REPO),
-                       cwd=REPO, poll=0.2)
+    run = run_measured([sys.executable, '-c', code, json.dumps(spec)],
+                       child_env(threads, osp.dirname(_PACKAGE)), cwd=REPO, poll=0.2)
     lines = [line for line in run['output'].splitlines() if line.startswith(RESULT_TAG)]
     if run['returncode'] != 0 or not lines:
         raise RuntimeError(f'{config_name(config)} {option} batch {batch} failed '
@@ -838,6 +839,80 @@ def scale_to_largest(rows: List[Dict]) -> List[Dict]:
                 weights_and_optimizer_mb=ref['weights_and_optimizer_mb'])
             new.append(index[key])
     return new
+
+
+def plan_memory_cases(configs: Sequence[str], options: Sequence[str], batches: Sequence[int],
+                      split_configs: Sequence[str], split_options: Sequence[str],
+                      scaled_options: Sequence[str] = (), scaled_input_size: int = 128,
+                      scaled_configs: Sequence[str] = (),
+                      input_size: Optional[int] = None) -> List[Tuple[str, str, int,
+                                                                      Optional[int]]]:
+    """(config, option, batch, input size) of every training-memory case, in order: every
+    option at ``input_size`` (None: the config's), at every batch size for the
+    ``split_configs`` x ``split_options``, else at the first; the ``scaled_options`` with
+    their fp32 references (:func:`reference_option`) at ``scaled_input_size`` for the
+    ``scaled_configs``, split alike. Configs are names of :data:`CONFIGS` or files."""
+    def short(config: str) -> str:
+        return config_name(config_path(config))
+
+    split, scaled = {short(c) for c in split_configs}, {short(c) for c in scaled_configs}
+    plan = []
+    for config in configs:
+        sets = [(options, input_size)]
+        if scaled_options and short(config) in scaled:
+            references = sorted({reference_option(o) for o in scaled_options},
+                                key=list(OPTIONS).index)
+            sets.append((references + list(scaled_options), scaled_input_size))
+        for option_set, size in sets:
+            for option in option_set:
+                sizes = (batches if short(config) in split and option in split_options
+                         else batches[:1])
+                plan += [(config, option, batch, size) for batch in sizes]
+    return plan
+
+
+def measure_memory_cases(plan: Sequence[Tuple[str, str, int, Optional[int]]], device: str,
+                         threads: int, clip_len: Optional[int] = None,
+                         cfg_options: Sequence[str] = (), reuse: Sequence[str] = (),
+                         partial_out: Optional[str] = None) -> Tuple[List[Dict], List[Dict]]:
+    """:func:`run_case` of every planned case (a failed one is reported and skipped), or its
+    result from the ``reuse`` reports (same config, option, batch, T, size, device and
+    threads); the cases so far go to ``partial_out`` after each. Returns (cases, failed)."""
+    from ..utils.fileio import dump_json
+
+    def key(case: Dict) -> tuple:
+        spec = case.get('spec', {})
+        return (case['config'], case['option'], case['batch'], spec.get('clip_len'),
+                spec.get('input_size'), case['device'], case['threads'])
+
+    cases, failed, reusable = [], [], {}
+    for path in reuse:
+        with open(path) as f:
+            reusable.update((key(case), case) for case in json.load(f)['cases'])
+    for config, option, batch, size in plan:
+        path, short = config_path(config), config_name(config_path(config))
+        name = f'{short:8s} {option:8s} batch {batch}' + (f' {size}px' if size else '')
+        known = reusable.get(key(dict(config=short, option=option, batch=batch, device=device,
+                                      threads=threads,
+                                      spec=dict(clip_len=clip_len, input_size=size))))
+        if known:
+            cases.append(dict(known, reused=True))
+            print(f'{name}: reused', flush=True)
+            continue
+        try:
+            case = run_case(path, option, batch, device, threads, clip_len, size, cfg_options)
+        except RuntimeError as error:  # e.g. killed for memory: keep the others
+            print(error, flush=True)
+            failed.append(dict(config=short, option=option, batch=batch, input_size=size,
+                               error=str(error)[-500:]))
+            continue
+        before = case.get('cuda_before_mb', case['rss_before_mb'])
+        print(f'{name}: growth {case["growth_mb"]:.0f} MB (before {before:.0f} MB), step '
+              f'{case["step_s"]:.2f} s', flush=True)
+        cases.append(case)
+        if partial_out:
+            dump_json(dict(cases=cases, failed=failed), partial_out)
+    return cases, failed
 
 
 def format_memory_report(report: Dict) -> str:
@@ -1159,6 +1234,59 @@ model = dict(test_cfg=dict(max_per_frame={max_per_frame}))
     torch.save(dict(state_dict=model.state_dict(),
                     meta=dict(dataset_meta=dict(classes=classes))), checkpoint)
     return config, checkpoint
+
+
+def demo_memory(lengths: Sequence[int], config: str, size: int = 64, input_size: int = 64,
+                max_per_frame: int = 10, streaming: bool = False, threads: int = 1,
+                poll: float = 0.05, work_dir: Optional[str] = None) -> List[Dict]:
+    """Peak memory of ``tools/demo.py`` on a video of each length (``size`` pixels square,
+    written by :func:`write_video`), run in a subprocess on ``config`` read at ``input_size``
+    with at most ``max_per_frame`` detections per frame (:func:`demo_memory_config`).
+
+    Returns:
+        list[dict]: per length ``peak_rss_mb`` (the kernel's, :func:`run_measured`),
+        ``polled_peak_rss_mb``, ``wall_s``, ``rss_timeline_mb``, ``detections``,
+        ``output_tail``, ``frames``, ``tubes`` and ``frames_per_s``.
+
+    Raises:
+        RuntimeError: the demo failed; its output's tail.
+    """
+    import shutil
+    folder = work_dir or tempfile.mkdtemp(prefix='benchmark_memory_')
+    os.makedirs(folder, exist_ok=True)
+    config, checkpoint = demo_memory_config(folder, osp.abspath(config), input_size,
+                                            max_per_frame)
+    rows = []
+    for length in lengths:
+        video, annotated = (osp.join(folder, f'{name}_{length}.mp4')
+                            for name in ('video', 'annotated'))
+        out_json = osp.join(folder, f'tubes_{length}.json')
+        started = time.perf_counter()
+        write_video(video, length, size)
+        print(f'{length} frames: video written in {time.perf_counter() - started:.1f} s; '
+              'running the demo ...', flush=True)
+        cmd = [sys.executable, osp.join(REPO, 'tools', 'demo.py'), video, config, checkpoint,
+               '--out-video', annotated, '--out-json', out_json] + (
+                   ['--streaming'] if streaming else [])
+        run = run_measured(cmd, child_env(threads, osp.dirname(_PACKAGE)), REPO, poll)
+        if run['returncode'] != 0:
+            raise RuntimeError(f'{" ".join(cmd)} failed ({run["returncode"]}):\n'
+                               f'{run["output"][-3000:]}')
+        with open(out_json) as f:
+            tubes = json.load(f)['tubes']
+        rows.append(dict(peak_rss_mb=round(run['ru_maxrss_mb'], 1),
+                         polled_peak_rss_mb=round(run['polled_peak_rss_mb'], 1),
+                         wall_s=round(run['wall_s'], 1), rss_timeline_mb=run['rss_timeline_mb'],
+                         detections=count_linked_detections(run['output']),
+                         output_tail=run['output'][-300:], frames=length, tubes=len(tubes),
+                         frames_per_s=round(length / run['wall_s'], 1)))
+        print(f'  peak RSS {rows[-1]["peak_rss_mb"]} MB, {rows[-1]["wall_s"]} s', flush=True)
+        for name in (video, annotated):
+            if not work_dir and osp.exists(name):
+                os.remove(name)
+    if not work_dir:
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows
 
 
 def count_linked_detections(demo_output: str) -> Optional[int]:

@@ -132,7 +132,9 @@ def test_command_line_plans_the_cases(script):
     args = script.parse_args(['--configs', 'ucf24', 'jhmdb', '--batches', '1', '2',
                               '--options', 'fp32', 'cp', '--scaled-options', 'bf16'])
     assert args.split_configs == ['ucf24'] and args.scaled_configs == ['ucf24']
-    assert script.plan_cases(args) == [
+    assert bench.plan_memory_cases(
+        args.configs, args.options, args.batches, args.split_configs, args.split_options,
+        args.scaled_options, args.scaled_input_size, args.scaled_configs) == [
         ('ucf24', 'fp32', 1, None), ('ucf24', 'fp32', 2, None), ('ucf24', 'cp', 1, None),
         ('ucf24', 'cp', 2, None), ('ucf24', 'fp32', 1, 128), ('ucf24', 'fp32', 2, 128),
         ('ucf24', 'bf16', 1, 128), ('ucf24', 'bf16', 2, 128), ('jhmdb', 'fp32', 1, None),

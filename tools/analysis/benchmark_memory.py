@@ -20,19 +20,13 @@ otherwise.
 """
 import argparse
 import json
-import os
 import os.path as osp
-import shutil
 import sys
-import tempfile
-import time
 from typing import Dict
 
 from point3d_mm.apis import benchmark as bench
-from point3d_mm.utils.benchmark import child_env, machine_info, run_measured
+from point3d_mm.utils.benchmark import machine_info
 from point3d_mm.utils.fileio import dump_json
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,46 +53,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def benchmark(args: argparse.Namespace) -> Dict:
-    folder = args.work_dir or tempfile.mkdtemp(prefix='benchmark_memory_')
-    os.makedirs(folder, exist_ok=True)
-    config, checkpoint = bench.demo_memory_config(folder, osp.abspath(args.config),
-                                                  args.input_size, args.max_per_frame)
-    rows = []
-    for length in args.lengths:
-        video, annotated = (osp.join(folder, f'{name}_{length}.mp4')
-                            for name in ('video', 'annotated'))
-        out_json = osp.join(folder, f'tubes_{length}.json')
-        started = time.perf_counter()
-        bench.write_video(video, length, args.size)
-        print(f'{length} frames: video written in {time.perf_counter() - started:.1f} s; '
-              'running the demo ...', flush=True)
-        cmd = [sys.executable, osp.join(ROOT, 'tools', 'demo.py'), video, config, checkpoint,
-               '--out-video', annotated, '--out-json', out_json] + (
-                   ['--streaming'] if args.streaming else [])
-        run = run_measured(cmd, child_env(args.threads, ROOT), ROOT, args.poll)
-        if run['returncode'] != 0:
-            raise RuntimeError(f'{" ".join(cmd)} failed ({run["returncode"]}):\n'
-                               f'{run["output"][-3000:]}')
-        with open(out_json) as f:
-            tubes = json.load(f)['tubes']
-        rows.append(dict(peak_rss_mb=round(run['ru_maxrss_mb'], 1),
-                         polled_peak_rss_mb=round(run['polled_peak_rss_mb'], 1),
-                         wall_s=round(run['wall_s'], 1), rss_timeline_mb=run['rss_timeline_mb'],
-                         detections=bench.count_linked_detections(run['output']),
-                         output_tail=run['output'][-300:], frames=length, tubes=len(tubes),
-                         frames_per_s=round(length / run['wall_s'], 1)))
-        print(f'  peak RSS {rows[-1]["peak_rss_mb"]} MB, {rows[-1]["wall_s"]} s', flush=True)
-        for name in (video, annotated):
-            if not args.work_dir and osp.exists(name):
-                os.remove(name)
+    rows = bench.demo_memory(args.lengths, args.config, args.size, args.input_size,
+                             args.max_per_frame, args.streaming, args.threads, args.poll,
+                             args.work_dir)
     peaks = [row['peak_rss_mb'] for row in rows]
     ratio = max(peaks) / min(peaks)
-    if not args.work_dir:
-        shutil.rmtree(folder, ignore_errors=True)
     return dict(
         lengths=args.lengths, streaming=args.streaming, size=args.size,
         input_size=args.input_size, max_per_frame=args.max_per_frame, threads=args.threads,
-        config=osp.relpath(osp.abspath(args.config), ROOT), rows=rows,
+        config=osp.relpath(osp.abspath(args.config), bench.REPO), rows=rows,
         peak_ratio=round(ratio, 3), max_ratio=args.max_ratio, flat=ratio <= args.max_ratio,
         machine=machine_info('cpu', args.threads))
 

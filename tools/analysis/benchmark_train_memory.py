@@ -24,10 +24,9 @@ fixed + N * per_clip`` for N clips; the clips that fit leave ``--headroom`` free
         --out work_dirs/benchmark/train_memory_gpu.json
 """
 import argparse
-import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 from point3d_mm.apis import benchmark as bench
 from point3d_mm.utils.benchmark import command_line, machine_info
@@ -94,68 +93,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def plan_cases(args: argparse.Namespace) -> List[Tuple[str, str, int, Optional[int]]]:
-    """(config, option, batch, input size) of every case, in order: every ``--options`` at
-    the config's size (None), at every ``--batches`` for the ``--split-configs`` x
-    ``--split-options``, else at the first; the ``--scaled-options`` with their fp32
-    references at ``--scaled-input-size`` for the ``--scaled-configs``, split alike."""
-    split = {bench.config_name(bench.config_path(c)) for c in args.split_configs}
-    scaled = {bench.config_name(bench.config_path(c)) for c in args.scaled_configs}
-    plan = []
-    for config in args.configs:
-        name = bench.config_name(bench.config_path(config))
-        sets = [(args.options, args.input_size)]
-        if args.scaled_options and name in scaled:
-            references = sorted({bench.reference_option(o) for o in args.scaled_options},
-                                key=list(bench.OPTIONS).index)
-            sets.append((references + list(args.scaled_options), args.scaled_input_size))
-        for options, size in sets:
-            for option in options:
-                batches = (args.batches if name in split and option in args.split_options
-                           else args.batches[:1])
-                plan += [(config, option, batch, size) for batch in batches]
-    return plan
-
-
-def case_key(case: Dict) -> tuple:
-    """What makes two cases the same measurement (T and size None: the config's)."""
-    spec = case.get('spec', {})
-    return (case['config'], case['option'], case['batch'], spec.get('clip_len'),
-            spec.get('input_size'), case['device'], case['threads'])
-
-
 def benchmark(args: argparse.Namespace, partial_out: Optional[str] = None) -> Dict:
-    """Every case of :func:`plan_cases` in its own subprocess (a failed one is reported and
-    skipped), then the summary; the cases so far go to ``partial_out`` after each."""
-    cases, failed, reusable = [], [], {}
-    for path in args.reuse:
-        with open(path) as f:
-            reusable.update((case_key(case), case) for case in json.load(f)['cases'])
-    for config, option, batch, size in plan_cases(args):
-        path = bench.config_path(config)
-        name = f'{bench.config_name(path):8s} {option:8s} batch {batch}' + (
-            f' {size}px' if size else '')
-        key = case_key(dict(config=bench.config_name(path), option=option, batch=batch,
-                            device=args.device, threads=args.threads,
-                            spec=dict(clip_len=args.clip_len, input_size=size)))
-        if key in reusable:
-            cases.append(dict(reusable[key], reused=True))
-            print(f'{name}: reused', flush=True)
-            continue
-        try:
-            case = bench.run_case(path, option, batch, args.device, args.threads,
-                                  args.clip_len, size, args.cfg_options)
-        except RuntimeError as error:  # e.g. killed for memory: keep the others
-            print(error, flush=True)
-            failed.append(dict(config=bench.config_name(path), option=option, batch=batch,
-                               input_size=size, error=str(error)[-500:]))
-            continue
-        before = case.get('cuda_before_mb', case['rss_before_mb'])
-        print(f'{name}: growth {case["growth_mb"]:.0f} MB (before {before:.0f} MB), step '
-              f'{case["step_s"]:.2f} s', flush=True)
-        cases.append(case)
-        if partial_out:
-            dump_json(dict(cases=cases, failed=failed), partial_out)
+    """Every planned case in its own subprocess, then the summary."""
+    plan = bench.plan_memory_cases(args.configs, args.options, args.batches, args.split_configs,
+                                   args.split_options, args.scaled_options,
+                                   args.scaled_input_size, args.scaled_configs, args.input_size)
+    cases, failed = bench.measure_memory_cases(plan, args.device, args.threads, args.clip_len,
+                                               args.cfg_options, args.reuse, partial_out)
     return dict(command=command_line(), device=args.device, threads=args.threads,
                 headroom=args.headroom, gpu_sizes_gb=args.gpu_sizes,
                 machine=machine_info(args.device, args.threads), cases=cases, failed=failed,
