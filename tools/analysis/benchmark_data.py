@@ -10,11 +10,9 @@ import os.path as osp
 import tempfile
 import time
 
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 
-import point3d_mm  # noqa: F401  (registers the dataset and transforms)
+from point3d_mm.apis import benchmark as bench
 from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -43,27 +41,12 @@ def main() -> None:
         print(f'generated the synthetic set in {data} in {time.perf_counter() - start:.1f} s')
 
     init_default_scope('mmaction')
-    cfg = Config.fromfile(args.config)
-    loader_cfg = cfg.train_dataloader if args.split == 'train' else cfg.test_dataloader
-    loader_cfg.dataset.data_root = data
-    loader_cfg.update(batch_size=args.batch_size, num_workers=args.workers,
-                      persistent_workers=args.workers > 0)
-    loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
-
-    def batches():
-        while True:
-            yield from loader
-
-    stream = batches()
-    for _ in range(args.warmup):  # worker start-up and first file reads
-        next(stream)
-    start = time.perf_counter()
-    clips = sum(len(next(stream)['inputs']) for _ in range(args.batches))
-    elapsed = time.perf_counter() - start
-    sample = loader.dataset[0]['inputs']
-    print(f'{args.split} pipeline of {osp.basename(args.config)}, {len(loader.dataset)} clips '
-          f'of shape {tuple(sample.shape)}, batch {args.batch_size}, {args.workers} workers: '
-          f'{clips / elapsed:.1f} clips/s ({clips} clips in {elapsed:.2f} s)')
+    result = bench.loader_throughput(args.config, data, args.split, args.workers,
+                                     args.batch_size, args.batches, args.warmup, args.seed)
+    print(f'{args.split} pipeline of {osp.basename(args.config)}, {result["dataset_clips"]} '
+          f'clips of shape {result["clip_shape"]}, batch {args.batch_size}, {args.workers} '
+          f'workers: {result["clips_per_s"]:.1f} clips/s ({result["clips"]} clips in '
+          f'{result["seconds"]:.2f} s)')
 
 
 if __name__ == '__main__':
