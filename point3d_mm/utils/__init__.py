@@ -1,3 +1,5 @@
-"""The bottom layer: upstream patches (``compat``), atomic file writing (``fileio``), safe
-unpickling (``safe_pickle``), video decoding (``video``), config checks (``config_checks``)
-and memory trimming (``memory``). Import each from its module."""
+"""The bottom layer: upstream patches (``compat``), checkpoint integrity and loading
+(``checkpoint``), atomic writing of files and folders (``fileio``), safe unpickling
+(``safe_pickle``), video decoding and frame folders (``video``), config checks
+(``config_checks``), the tools' one-line errors (``cli``) and memory trimming (``memory``).
+Import each from its module."""
