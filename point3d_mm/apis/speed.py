@@ -123,10 +123,9 @@ def recommended_options(model: nn.Module) -> dict:
 
     * GPU: channels_last + fp16 autocast (tensor cores from the V100 on);
     * CPU with native bf16 (:func:`cpu_has_native_bf16`): channels_last + bf16 autocast
-      (2.4x at paper scale on an AVX512-BF16 CPU; bf16 alone 1.3x: docs/benchmarks.md);
-    * another CPU (AVX2): channels_last alone (1.13x at paper scale; 1.17x and, under heavy
-      load, 0.74x on the AVX512-BF16 CPU): bf16 is emulated there, about 10x slower than
-      fp32.
+      (2.4x at paper scale on an AVX512-BF16 CPU: docs/benchmarks.md);
+    * another CPU (AVX2): channels_last alone (1.13x at paper scale): bf16 is emulated
+      there, about 10x slower than fp32.
 
     The precision options keep the detections within the tolerances of
     tests/performance/test_speed_options.py. torch.compile is left out: it did not pay off
