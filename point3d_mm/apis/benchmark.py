@@ -5,19 +5,23 @@
   path of :func:`~point3d_mm.apis.detect_frames`, with the speed options of
   :mod:`point3d_mm.apis.speed`, and mmaction2's SlowOnly AVA detector as the peer
   (:func:`peer_latency`);
-* training (:func:`training_rows`): iterations/s and peak memory of mmengine's Runner, and
-  one paper-scale backbone step, without and with activation checkpointing;
-* training memory per clip (:func:`measure_step`, :func:`run_case`, :func:`summarise`): one
-  paper-scale ``train_step`` per fresh process, and the clips that fit a GPU;
-* evaluation (:func:`synthetic_eval_set`, :func:`time_linking`, :func:`time_frame_ap`,
-  :func:`time_video_ap`) against mmaction2's ``multisports_utils``;
-* the demo's memory against video length (:func:`write_video`, :func:`demo_memory_config`).
+* data loading (:func:`loader_throughput`) and training (:func:`training_rows`):
+  clips/s of a pipeline, iterations/s and peak memory of mmengine's Runner, and one
+  paper-scale backbone step, without and with activation checkpointing;
+* training memory per clip (:func:`plan_memory_cases`, :func:`measure_memory_cases`,
+  :func:`summarise`): one paper-scale ``train_step`` per fresh process
+  (:func:`measure_step`), and the clips that fit a GPU;
+* evaluation (:func:`synthetic_eval_set`, :func:`time_linking` for each of
+  :func:`linkers`, :func:`time_frame_ap`, :func:`time_video_ap`) against mmaction2's
+  ``multisports_utils``;
+* the demo's memory against video length (:func:`demo_memory`).
 
 Every model starts from random initialisation; nothing is downloaded. Timing, memory
 readers and the machine's description are in :mod:`point3d_mm.utils.benchmark`.
 """
 import copy
 import functools
+import glob
 import json
 import math
 import os
@@ -270,9 +274,9 @@ def paper_speed_variants(device: str, config: str) -> List[Tuple[str, str, Optio
 
     The paper's model in fp32, with channels_last and, where the hardware runs it natively
     (a GPU, or a CPU with :func:`~point3d_mm.apis.speed.cpu_has_native_bf16`), with
-    channels_last + fp16 (GPU) or bf16 (CPU); the :data:`CHEAPER_3D_HEADS`; the shipped
-    ``configs/*fast*.py`` by config; and the 1-stack hourglass (not the paper's model) with
-    the cheapest 3D Head.
+    channels_last + fp16 (GPU) or bf16 (CPU); the :data:`CHEAPER_3D_HEADS`; the config's
+    shipped fast versions (``<config>_fast*.py`` beside it); and the 1-stack hourglass (not
+    the paper's model) with the cheapest 3D Head.
     """
     cuda = device.startswith('cuda')
     half = 'float16' if cuda else 'bfloat16'
@@ -287,17 +291,15 @@ def paper_speed_variants(device: str, config: str) -> List[Tuple[str, str, Optio
         variants.append((f'paper + 3D Head {name}, fp32', config, cfg_options, {}))
         if native:
             variants.append((f'paper + 3D Head {name}, {label}', config, cfg_options, fast))
-    for path in sorted(glob_configs('*fast*.py')):
-        variants.append((f'{osp.basename(path)}, {label}', path, None, fast))
+    stem = osp.splitext(config)[0]
+    for path in sorted(glob.glob(glob.escape(stem) + '_fast*.py')):
+        variants.append((f'{osp.basename(path)}, fp32', path, None, {}))
+        if native:
+            variants.append((f'{osp.basename(path)}, {label}', path, None, fast))
     cheapest_name, cheapest = list(CHEAPER_3D_HEADS.items())[-1]
     variants.append((f'NOT paper: 1-stack hourglass + 3D Head {cheapest_name}, fp32', config,
                      {**cheapest, 'model.backbone.num_stacks': 1}, {}))
     return variants
-
-
-def glob_configs(pattern: str) -> List[str]:
-    import glob
-    return glob.glob(osp.join(REPO, 'configs', pattern))
 
 
 def paper_speed(device: str, frames: int, config: str, repeats: int = 3,
