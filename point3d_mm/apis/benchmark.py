@@ -876,16 +876,27 @@ def scale_to_largest(rows: List[Dict]) -> List[Dict]:
 def plan_memory_cases(configs: Sequence[str], options: Sequence[str], batches: Sequence[int],
                       split_configs: Sequence[str], split_options: Sequence[str],
                       scaled_options: Sequence[str] = (), scaled_input_size: int = 128,
-                      scaled_configs: Sequence[str] = (),
-                      input_size: Optional[int] = None) -> List[Tuple[str, str, int,
-                                                                      Optional[int]]]:
+                      scaled_configs: Sequence[str] = (), input_size: Optional[int] = None,
+                      config_batch: bool = False) -> List[Tuple[str, str, int, Optional[int]]]:
     """(config, option, batch, input size) of every training-memory case, in order: every
     option at ``input_size`` (None: the config's), at every batch size for the
     ``split_configs`` x ``split_options``, else at the first; the ``scaled_options`` with
     their fp32 references (:func:`reference_option`) at ``scaled_input_size`` for the
-    ``scaled_configs``, split alike. Configs are names of :data:`CONFIGS` or files."""
+    ``scaled_configs``, split alike. With ``config_batch``, the config's own
+    ``train_dataloader.batch_size`` (its default per GPU) takes the place of the first batch
+    size (or joins the split ones) in the first set. Configs are names of :data:`CONFIGS` or
+    files."""
+    from mmengine.config import Config
+
     def short(config: str) -> str:
         return config_name(config_path(config))
+
+    def own_batches(config: str, option: str) -> List[int]:
+        split_here = short(config) in split and option in split_options
+        if not config_batch:
+            return list(batches) if split_here else list(batches[:1])
+        default = Config.fromfile(config_path(config)).train_dataloader.batch_size
+        return sorted({*batches, default}) if split_here else [default]
 
     split, scaled = {short(c) for c in split_configs}, {short(c) for c in scaled_configs}
     plan = []
@@ -895,9 +906,10 @@ def plan_memory_cases(configs: Sequence[str], options: Sequence[str], batches: S
             references = sorted({reference_option(o) for o in scaled_options},
                                 key=list(OPTIONS).index)
             sets.append((references + list(scaled_options), scaled_input_size))
-        for option_set, size in sets:
+        for number, (option_set, size) in enumerate(sets):
             for option in option_set:
-                sizes = (batches if short(config) in split and option in split_options
+                sizes = (own_batches(config, option) if number == 0 else
+                         batches if short(config) in split and option in split_options
                          else batches[:1])
                 plan += [(config, option, batch, size) for batch in sizes]
     return plan

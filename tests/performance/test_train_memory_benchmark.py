@@ -139,6 +139,12 @@ def test_command_line_plans_the_cases(script):
         ('ucf24', 'cp', 2, None), ('ucf24', 'fp32', 1, 128), ('ucf24', 'fp32', 2, 128),
         ('ucf24', 'bf16', 1, 128), ('ucf24', 'bf16', 2, 128), ('jhmdb', 'fp32', 1, None),
         ('jhmdb', 'cp', 1, None)]
+    # --config-batch: each config's own per-GPU batch (UCF101-24 6, AVA 8), beside the fit's
+    own = script.parse_args(['--configs', 'ucf24', 'ava', '--options', 'fp32', '--config-batch'])
+    assert bench.plan_memory_cases(own.configs, own.options, own.batches, own.split_configs,
+                                   own.split_options, config_batch=True) == [
+        ('ucf24', 'fp32', 1, None), ('ucf24', 'fp32', 2, None), ('ucf24', 'fp32', 6, None),
+        ('ava', 'fp32', 8, None)]
     cuda = script.parse_args(['--device', 'cuda'])
     assert cuda.options == ['fp32', 'fp16', 'cp', 'fp16+cp']
     with pytest.raises(SystemExit):

@@ -44,6 +44,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         '(CUDA)')
     parser.add_argument('--batches', type=int, nargs='+', default=[1, 2],
                         help='clips per step, measured for the --split-configs')
+    parser.add_argument('--config-batch', action='store_true',
+                        help="each config also at its own train_dataloader.batch_size (its "
+                        'default per GPU): instead of the first --batches, or beside them for '
+                        'the --split-configs')
     parser.add_argument('--split-configs', nargs='*',
                         help='configs measured at every --batches (default: the first config);'
                         ' the others at the first batch size only')
@@ -97,7 +101,8 @@ def benchmark(args: argparse.Namespace, partial_out: Optional[str] = None) -> Di
     """Every planned case in its own subprocess, then the summary."""
     plan = bench.plan_memory_cases(args.configs, args.options, args.batches, args.split_configs,
                                    args.split_options, args.scaled_options,
-                                   args.scaled_input_size, args.scaled_configs, args.input_size)
+                                   args.scaled_input_size, args.scaled_configs, args.input_size,
+                                   args.config_batch)
     cases, failed = bench.measure_memory_cases(plan, args.device, args.threads, args.clip_len,
                                                args.cfg_options, args.reuse, partial_out)
     return dict(command=command_line(), device=args.device, threads=args.threads,
