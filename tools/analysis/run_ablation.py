@@ -1,154 +1,180 @@
-"""The paper's ablations (Table 3: each part; Table 4: clip length T) on the synthetic data.
+"""Run the ablation grid: Tables 3 and 4, the TWA logits and the fast 3D Head, 3 seeds each.
 
-Every row is the demo's config (``configs/point3d_demo_synthetic.py``: data, schedule,
-optimizers, seed) with one change, trained (``--iters``, the demo's 2000 by default) and
-tested on the held-out synthetic videos. The table has frame-mAP@0.5, video-mAP@0.2/0.5/0.75
-and 0.5:0.95, class-agnostic frame-AP@0.5 (the Point Head's localisation alone) and, for the T
-rows, the test fps (clips per second of the test loop, this machine)::
+Protocol (``configs/ablation/point3d_synthetic_ablation.py``, rows and tables in
+:mod:`point3d_mm.apis.ablation`): the demo's tiny Point3D on its own synthetic set (600
+training + 60 held-out videos, 64x64 frames, written here on first use), T = 8 at stride 2,
+8 clips a step, 2000 iterations (learning rate /10 at 1500 and 1800), one thread, tested on
+every frame of the held-out videos. Each row changes one thing; each runs with seeds 0, 1
+and 2. The whole grid is 51 runs (17 rows), about 6 hours of a free 2-core machine running two
+runners (one per core, e.g. ``--seeds 0 1`` and ``--seeds 2``); docs/ablation_results/
+tables.md has the measured time of a run. ::
 
-    python tools/analysis/run_ablation.py --out work_dirs/ablation            # hours on CPU
-    python tools/analysis/run_ablation.py --knots joints --rows table3 --iters 500
+    python tools/analysis/run_ablation.py                     # the grid; resumes where it was
+    python tools/analysis/run_ablation.py --rows full         # the full model's seeds only
+    python tools/analysis/run_ablation.py --dry-run           # the runs still to do
+    python tools/analysis/run_ablation.py --tables-only       # rewrite tables.md
 
-``--knots joints`` uses the generator's joints (``synthetic_joints.pkl``, K = 11) as knots;
-``box`` (the default) the box's edge midpoints. Writes ``ablation.md`` and ``ablation.json``.
+Every (row, seed) trains through ``tools/train.py`` and tests through ``tools/test.py``, each
+in its own process with one thread, in ``<work-dir>/<row>/seed<k>/`` (resumed from the last
+checkpoint found there), and ends as ``<results>/<row>_seed<k>.json``; a (row, seed) whose
+file exists is skipped. After each run ``<results>/tables.md`` (mean ± sd over the seeds) is
+rewritten, and with ``--git-commit`` both files are committed.
 """
 import argparse
-import copy
+import datetime
+import json
 import os
 import os.path as osp
+import platform
+import resource
+import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
 
+from point3d_mm.apis import ablation
 from point3d_mm.utils.fileio import atomic_write, dump_json
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-BASE = osp.join(REPO, 'configs', 'point3d_demo_synthetic.py')
-FRAME_CLS = dict(_delete_=True, type='FrameClsHead', num_classes=6, in_channels=32,
-                 conv_channels=32, pool='roi', dropout_ratio=0.0)
-#: Table 3: (name, CP, KP, 3D Head, TWA).
-TABLE3 = (('CP', 1, 0, 0, 0), ('CP+KP', 1, 1, 0, 0), ('CP+KP+TWA', 1, 1, 0, 1),
-          ('CP+3D', 1, 0, 1, 0), ('CP+KP+3D', 1, 1, 1, 0), ('CP+KP+3D+TWA', 1, 1, 1, 1))
-#: Table 4: clip lengths.
-TABLE4 = (1, 3, 5, 8, 16)
-COLUMNS = (('frame-mAP@0.5', 'frame_mAP@0.5'), ('video-mAP@0.2', 'video_mAP@0.2'),
-           ('video-mAP@0.5', 'video_mAP@0.5'), ('video-mAP@0.75', 'video_mAP@0.75'),
-           ('video-mAP@0.5:0.95', 'video_mAP@0.5:0.95'),
-           ('agnostic frame-AP@0.5', 'agnostic_frame_mAP@0.5'), ('fps', 'fps'))
+TABLES_HEAD = """# Ablations on synthetic actions (3 seeds per row)
+
+Written by `python tools/analysis/run_ablation.py` ({protocol}); mean ± sample sd over the
+seeds in %, paper's numbers (JHMDB-21) beside. Protocol: `{config}`, the demo's tiny Point3D
+on 600 training + 60 held-out synthetic videos of 64x64 frames, T = 8 at stride 2, 8 clips a
+step, 2000 iterations, one thread per run; the KP rows use the stick figures' 11 joints as
+knots with the Point Head's knot-to-box fusion, video-mAP links tubes with `TubeLinker`.
+Each run's JSON beside this file holds its metrics, times, commit and host. Updated
+{date} on {host}.
+
+"""
 
 
-def row_options(kp: bool, head3d: bool, twa: bool, clip_len: Optional[int] = None) -> Dict:
-    """Config overrides of one row, on top of the demo's config."""
-    model: Dict = dict(point_head=dict(with_kp=bool(kp)))
-    if not twa:
-        model['neck'] = None
-    if not head3d:
-        model['cls_head'] = dict(FRAME_CLS)
-    options = dict(model=model)
-    if clip_len is not None:
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-            options[loader] = dict(dataset=dict(clip_len=clip_len))
-    return options
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--results', default=osp.join(REPO, 'docs', 'ablation_results'),
+                        help='folder of the result files and tables.md')
+    parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'ablation'))
+    parser.add_argument('--rows', nargs='+', default=list(ablation.ORDER),
+                        choices=ablation.ORDER, metavar='ROW', help=' '.join(ablation.ORDER))
+    parser.add_argument('--seeds', nargs='+', type=int, default=list(ablation.SEEDS))
+    parser.add_argument('--data-root', help="the protocol's data elsewhere (tests)")
+    parser.add_argument('--iters', type=int, help='a shorter schedule (tests)')
+    parser.add_argument('--protocol', default=ablation.PROTOCOL,
+                        help='the name written into the results (tests)')
+    parser.add_argument('--dry-run', action='store_true', help='list the runs still to do')
+    parser.add_argument('--tables-only', action='store_true')
+    parser.add_argument('--git-commit', action='store_true',
+                        help='commit each result file and tables.md when written')
+    return parser.parse_args(argv)
 
 
-def rows(which: Sequence[str]) -> List[Dict]:
-    """The rows to run: dicts with ``table``, ``name`` and ``options``."""
-    out = []
-    if 'table3' in which:
-        out += [dict(table='3', name=name, options=row_options(kp, h3, twa))
-                for name, _, kp, h3, twa in TABLE3]
-    if 'table4' in which:
-        # T = 1: no temporal part (the demo's t1 ablation: FrameClsHead, no TWA)
-        out += [dict(table='4', name=f'T={t}', clip_len=t,
-                     options=row_options(True, t > 1, t > 1, clip_len=t)) for t in TABLE4]
-    return out
+def ensure_data(data_root: str) -> None:
+    """Write the protocol's synthetic data unless it is there."""
+    if osp.isfile(osp.join(data_root, 'synthetic_joints.pkl')):
+        return
+    from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
+    print(f'writing the ablation data {ablation.DATA} to {data_root}', flush=True)
+    SyntheticActions(**ablation.DATA).generate(data_root)
 
 
-def build_cfg(row: Dict, work_dir: str, iters: int, knots: str, data_root: Optional[str]):
-    """The Config of one row."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(BASE)
-    cfg.merge_from_dict(copy.deepcopy(row['options']))
-    cfg.work_dir = work_dir
-    cfg.train_cfg.max_iters = iters
-    cfg.train_cfg.val_interval = iters + 1  # tested once, after training
-    for scheduler in cfg.param_scheduler:
-        scheduler.end = iters
-        scheduler.milestones = [max(1, int(m * iters / 2000)) for m in scheduler.milestones]
-    cfg.default_hooks.checkpoint.interval = iters
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dataset = cfg[loader].dataset
-        if data_root is not None:
-            dataset.data_root = data_root
-        if knots == 'box':  # the demo's config trains on the joints
-            dataset.knots = 'box'
-    if knots == 'box':
-        cfg.model.point_head.num_knots = 4
-    gt_file = osp.join(cfg.test_dataloader.dataset.data_root, 'synthetic_gt.pkl')
-    cfg.test_evaluator = [
-        dict(type='FrameMAP', ann_file=gt_file, iou_thr=0.5),
-        dict(type='VideoMAP', ann_file=gt_file, iou_thrs=(0.2, 0.5, 0.75)),
-        dict(type='FrameMAP', ann_file=gt_file, iou_thr=0.5, class_agnostic=True),
-    ]
-    cfg.val_evaluator = cfg.test_evaluator
-    return cfg
+def git_describe() -> str:
+    done = subprocess.run(['git', 'describe', '--always', '--dirty'], cwd=REPO,
+                          capture_output=True, text=True)
+    return done.stdout.strip() or 'unknown'
 
 
-def collect(metrics: Dict[str, float]) -> Dict[str, float]:
-    """The table's values from a test run's metrics (prefix dropped)."""
-    values = {}
-    for key, value in metrics.items():
-        name = key.split('/')[-1]
-        values[name] = value
-    return values
+def cpu_seconds() -> float:
+    """CPU time of the finished child processes of this one."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def build_table(results: Sequence[Dict]) -> str:
-    """Markdown of the rows (``table``, ``name``, ``metrics``); '–' for missing values."""
-    head = ['table', 'row', *[c for c, _ in COLUMNS]]
-    lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
-    for r in results:
-        cells = []
-        for _, key in COLUMNS:
-            value = r['metrics'].get(key)
-            cells.append('–' if value is None else (f'{value:.1f}' if key == 'fps'
-                                                    else f'{100 * value:.1f}'))
-        lines.append(f"| {r['table']} | {r['name']} | " + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
+def run_one(slug: str, seed: int, args: argparse.Namespace) -> dict:
+    """Train and test one (row, seed); return its result (not yet written)."""
+    work_dir = osp.join(args.work_dir, slug, f'seed{seed}')
+    cfg = ablation.row_config(slug, work_dir, iters=args.iters, data_root=args.data_root)
+    ensure_data(cfg.train_dataloader.dataset.data_root)
+    os.makedirs(work_dir, exist_ok=True)
+    config = osp.join(work_dir, f'{slug}.py')
+    cfg.dump(config)
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
+    train = [sys.executable, osp.join(REPO, 'tools', 'train.py'), config, '--work-dir',
+             work_dir, '--seed', str(seed)]
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        train.append('--resume')
+    metrics_file = osp.join(work_dir, 'test_metrics.json')
+    checkpoint = osp.join(work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    test = [sys.executable, osp.join(REPO, 'tools', 'test.py'), config, checkpoint,
+            '--work-dir', work_dir, '--out-metrics', metrics_file]
+    times = []
+    with open(osp.join(work_dir, 'run.log'), 'a') as log:
+        for command in (train, test):
+            start, cpu = time.perf_counter(), cpu_seconds()
+            log.write(' '.join(command) + '\n')
+            log.flush()
+            subprocess.run(command, check=True, env=env, cwd=REPO, stdout=log,
+                           stderr=subprocess.STDOUT)
+            times.append((time.perf_counter() - start, cpu_seconds() - cpu))
+    with open(metrics_file) as f:
+        metrics = {key.split('/')[-1]: value for key, value in json.load(f).items()}
+    return dict(row=slug, seed=seed, protocol=args.protocol, metrics=metrics,
+                iters=cfg.train_cfg.max_iters, train_s=round(times[0][0], 1),
+                test_s=round(times[1][0], 1), cpu_s=round(times[0][1] + times[1][1], 1),
+                options=ablation.ROWS[slug], config=ablation.CONFIG, commit=git_describe(),
+                host=f'{platform.node()} {platform.processor() or platform.machine()}',
+                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
 
-def run_row(row: Dict, args) -> Dict:
-    from mmengine.runner import Runner
-    work_dir = osp.join(args.out, row['name'].replace('+', '_').replace('=', ''))
-    cfg = build_cfg(row, work_dir, args.iters, args.knots, args.data_root)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    start = time.perf_counter()
-    metrics = collect(runner.test())
-    seconds = time.perf_counter() - start
-    if row['table'] == '4':
-        metrics['fps'] = len(runner.test_dataloader.dataset) / seconds
-    return dict(table=row['table'], name=row['name'], metrics=metrics, work_dir=work_dir)
+def write_tables(args: argparse.Namespace) -> str:
+    path = osp.join(args.results, 'tables.md')
+    head = TABLES_HEAD.format(
+        protocol=args.protocol, config=ablation.CONFIG, host=platform.node(),
+        date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))
+    tables = ablation.build_tables(ablation.load_results(args.results, args.protocol))
+    atomic_write((head + tables).encode(), path)
+    return path
+
+
+def git_commit(paths, message: str) -> None:
+    for attempt in range(10):  # another process may hold .git/index.lock for a moment
+        added = subprocess.run(['git', 'add', *paths], cwd=REPO, capture_output=True)
+        done = subprocess.run(['git', 'commit', '-q', '-m', message, '--', *paths], cwd=REPO,
+                              capture_output=True, text=True)
+        if added.returncode == 0 and done.returncode == 0:
+            return
+        time.sleep(5 + 5 * attempt)
+    print(f'git commit failed: {done.stdout}{done.stderr}', flush=True)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--out', default='work_dirs/ablation')
-    parser.add_argument('--iters', type=int, default=2000, help="the demo's 2000 by default")
-    parser.add_argument('--knots', choices=('box', 'joints'), default='box')
-    parser.add_argument('--rows', nargs='+', choices=('table3', 'table4'),
-                        default=['table3', 'table4'])
-    parser.add_argument('--data-root', help="synthetic data (default: the config's)")
-    args = parser.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    results = [run_row(row, args) for row in rows(args.rows)]
-    table = build_table(results)
-    print(table)
-    atomic_write(f'iterations {args.iters}, knots {args.knots}\n\n{table}\n'.encode(),
-                 osp.join(args.out, 'ablation.md'))
-    dump_json(dict(iters=args.iters, knots=args.knots, rows=results),
-              osp.join(args.out, 'ablation.json'))
-    return 0
+    args = parse_args(argv)
+    os.makedirs(args.results, exist_ok=True)
+    if args.tables_only:
+        print(write_tables(args))
+        return 0
+    todo = [(slug, seed) for slug, seed in ablation.run_order(args.rows, args.seeds)
+            if not osp.isfile(ablation.result_path(args.results, slug, seed))]
+    print(f'{len(todo)} runs to do: ' + ', '.join(f'{r}/seed{s}' for r, s in todo), flush=True)
+    if args.dry_run:
+        return 0
+    failed = []
+    for slug, seed in todo:
+        print(f'{datetime.datetime.now():%H:%M:%S} {slug} seed {seed}', flush=True)
+        try:
+            result = run_one(slug, seed, args)
+        except subprocess.CalledProcessError as error:
+            print(f'  failed ({error}); see {args.work_dir}/{slug}/seed{seed}/run.log',
+                  flush=True)
+            failed.append((slug, seed))
+            continue
+        path = ablation.result_path(args.results, slug, seed)
+        dump_json(result, path)
+        tables = write_tables(args)
+        score = result['metrics']['frame_mAP@0.5']
+        print(f'  frame-mAP@0.5 {100 * score:.2f}, {result["cpu_s"] / 60:.1f} CPU min', flush=True)
+        if args.git_commit:
+            git_commit([path, tables], f'ablation ({args.protocol}): {slug} seed {seed}, '
+                       f'frame-mAP@0.5 {100 * score:.2f}; tables.md updated')
+    return 1 if failed else 0
 
 
 if __name__ == '__main__':
