@@ -1,8 +1,9 @@
 """Patches for known breakages of the pinned OpenMMLab stack (requirements/constraints.txt).
 
 Every patch here is applied once, by :func:`apply_all`, when ``point3d_mm`` is imported, and
-each has a test in ``tests/test_compat.py`` that fails without it. This module imports nothing
-of ours, so it can run before the first ``mmaction`` import.
+each has a test in ``tests/test_compat.py`` (mmaction2's own components:
+``tests/test_upstream_compat.py``) that fails without it. This module imports nothing of ours
+but the checkpoint and file helpers, so it can run before the first ``mmaction`` import.
 """
 import builtins
 import importlib.abc
