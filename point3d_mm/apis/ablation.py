@@ -180,7 +180,7 @@ def _cell(values: Sequence[float]) -> str:
 def build_tables(results: Mapping[str, Mapping[int, Dict]]) -> str:
     """Markdown of :data:`TABLES` from ``{row: {seed: result}}``: mean ± sd (in %) over the
     seeds measured, their number, the mean CPU minutes of a run (training and test, one
-    thread) and the paper's numbers."""
+    thread; runs resumed from a checkpoint left out) and the paper's numbers."""
     out = []
     for title, rows, paper in TABLES:
         head = ['row', *[c for c, _ in METRICS], 'seeds', 'CPU min/run']
@@ -192,7 +192,8 @@ def build_tables(results: Mapping[str, Mapping[int, Dict]]) -> str:
             done = results.get(slug, {})
             runs = [done[s] for s in sorted(done)]
             cells = [_cell([r['metrics'][key] for r in runs]) for _, key in METRICS]
-            minutes = [r['cpu_s'] / 60 for r in runs if 'cpu_s' in r]
+            # a run resumed from a checkpoint timed only its last part
+            minutes = [r['cpu_s'] / 60 for r in runs if 'cpu_s' in r and not r.get('resumed')]
             cells += [str(len(runs)), f'{sum(minutes) / len(minutes):.0f}' if minutes else '–']
             if paper:
                 cells += [f'{v:.1f}' for v in paper[label]] if label in paper else ['–'] * 3

@@ -99,7 +99,8 @@ def run_one(slug: str, seed: int, args: argparse.Namespace) -> dict:
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
     train = [sys.executable, osp.join(REPO, 'tools', 'train.py'), config, '--work-dir',
              work_dir, '--seed', str(seed)]
-    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+    resumed = osp.isfile(osp.join(work_dir, 'last_checkpoint'))
+    if resumed:  # cpu_s and train_s then count only what this call trained
         train.append('--resume')
     metrics_file = osp.join(work_dir, 'test_metrics.json')
     checkpoint = osp.join(work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
@@ -117,7 +118,7 @@ def run_one(slug: str, seed: int, args: argparse.Namespace) -> dict:
     with open(metrics_file) as f:
         metrics = {key.split('/')[-1]: value for key, value in json.load(f).items()}
     return dict(row=slug, seed=seed, protocol=args.protocol, metrics=metrics,
-                iters=cfg.train_cfg.max_iters, train_s=round(times[0][0], 1),
+                iters=cfg.train_cfg.max_iters, resumed=resumed, train_s=round(times[0][0], 1),
                 test_s=round(times[1][0], 1), cpu_s=round(times[0][1] + times[1][1], 1),
                 options=ablation.ROWS[slug], config=ablation.CONFIG, commit=git_describe(),
                 host=f'{platform.node()} {platform.processor() or platform.machine()}',
