@@ -42,6 +42,10 @@ seeds in %, paper's numbers (JHMDB-21) beside. Protocol: `{config}`, the demo's 
 on 600 training + 60 held-out synthetic videos of 64x64 frames, T = 8 at stride 2, 8 clips a
 step, 2000 iterations, one thread per run; the KP rows use the stick figures' 11 joints as
 knots with the Point Head's knot-to-box fusion, video-mAP links tubes with `TubeLinker`.
+Table 4 is the full model with T frames at stride 2: T = 1 keeps the 3D Head (its 3x3x3
+kernels see one frame through zero padding) and TWA (M = [1], Y = 2F); T = 32 spans 63
+frames, longer than half of the 32-96-frame videos, whose clips then repeat their first
+frame (the paper's T = 32 also adds a long-term feature bank, which is not implemented).
 Each run's JSON beside this file holds its metrics, times, commit and host. Updated
 {date} on {host}.
 
