@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from tool_helpers import load_tool
 
 import point3d_mm  # noqa: F401  (applies the patches)
 from point3d_mm.utils.compat import _when_imported
@@ -109,3 +110,17 @@ def test_a_patch_waits_for_the_first_import(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, 'upstream_toy')
     import upstream_toy as again  # a patch applies to the first import only
     assert again.VALUE == 1
+
+
+@pytest.mark.parametrize('text, kind', [
+    ("AttributeError: module 'numpy' has no attribute 'trapz'", 1),
+    ('OverflowError: Python integer -13 out of bounds for uint8', 1),
+    ("E   ModuleNotFoundError: No module named 'torchvision'", 2),
+    ('ImportError: Please run "pip install av" to install PyAV first.', 2),
+    ('urllib.error.URLError: <urlopen error [Errno -2] Name or service not known>', 2),
+    ('E           Exception: Cannot find config path', 3),
+])
+def test_check_upstream_sorts_failures_by_their_message(text, kind):
+    check = load_tool('upstream/check_upstream.py')
+    failure = dict(nodeid='tests/test_x.py::test_x', crash='', text=text)
+    assert check.classify('no checkout needed', failure, timeout=1)[0] == kind
