@@ -200,11 +200,11 @@ def test_bad_input_errors():
         ViterbiTubeLinker(protocol='coco')
 
 
-def _brute_force(dets, iou_weight, product_weight, link_iou_thr, max_gap):
+def _brute_force(dets, iou_weight, product_weight, link_iou_thr, max_gap, plus_one):
     """Gkioxari & Malik by enumeration: per class, score every path of the detections
     left, take the best, remove it, repeat. Tubes as the linker returns them untrimmed."""
     def links(a, b):
-        iou = iou2d(np.array([a[3:]]), np.array([b[3:]]))[0, 0]
+        iou = iou2d(np.array([a[3:]]), np.array([b[3:]]), plus_one)[0, 0]
         ok = 1 <= b[0] - a[0] <= max_gap + 1 and iou >= link_iou_thr
         return ok, iou_weight * iou + product_weight * a[2] * b[2]
 
@@ -250,9 +250,10 @@ def test_equals_brute_force_enumeration(seed):
                     score_product_weight=float(rng.choice([0.0, 1.0])),
                     link_iou_thr=float(rng.choice([0.0, 0.2, 0.4])),
                     max_gap=int(rng.integers(0, 3)))
-    ours = ViterbiTubeLinker(**{**BARE, **settings})(dets)
+    protocol = ('voc', 'act')[seed % 2]
+    ours = ViterbiTubeLinker(**{**BARE, **settings, 'protocol': protocol})(dets)
     expected = _brute_force(dets, settings['iou_weight'], settings['score_product_weight'],
-                            settings['link_iou_thr'], settings['max_gap'])
+                            settings['link_iou_thr'], settings['max_gap'], protocol == 'act')
     assert len(ours) == len(expected)
     for (label, score, tube), (e_label, e_score, e_tube) in zip(
             sorted(ours, key=lambda t: (t[0], t[2][0].tolist(), t[1])),
@@ -311,6 +312,27 @@ def test_equals_one_path_at_a_time_on_crowded_cases(seed):
                                                                 sorted(expected, key=key)):
         assert label == e_label and score == pytest.approx(e_score)
         np.testing.assert_allclose(tube, e_tube, atol=1e-9)
+
+
+def test_videos_are_linked_apart():
+    # link_videos over three videos gives each the tubes that linking it alone gives.
+    rng = np.random.default_rng(7)
+    videos = []
+    for _ in range(3):
+        rows = [[frame, label, rng.uniform(0.05, 1), *xy, *xy + 20]
+                for frame in range(1, 21) for label in range(3)
+                for xy in rng.uniform(0, 10, (rng.integers(0, 3), 2))]
+        videos.append(np.array(rows))
+    linker = ViterbiTubeLinker()
+    together = linker.link_videos(
+        np.concatenate([np.column_stack([np.full(len(v), i), v]) for i, v in enumerate(videos)]),
+        ['a', 'b', 'c'])
+    for name, alone in zip('abc', videos):
+        expected = linker(alone)
+        assert len(together[name]) == len(expected) > 0
+        for (label, score, tube), (e_label, e_score, e_tube) in zip(together[name], expected):
+            assert (label, score) == (e_label, e_score)
+            np.testing.assert_array_equal(tube, e_tube)
 
 
 def test_recovers_crossing_actors_in_a_noisy_scene():

@@ -345,8 +345,11 @@ class ViterbiTubeLinker:
         count = detected_before[stop] - detected_before[start]
         ok = (stop - start >= self.min_length) & (count > 0)
         start, stop, count = start[ok], stop[ok], count[ok]
-        sums = np.concatenate(([0.0], np.cumsum(np.where(detected, score, 0.0))))
-        tube_score = (sums[stop] - sums[start]) / count
+        # Summed segment by segment, so that a tube's score does not depend on the other
+        # videos linked with it.
+        bounds = np.column_stack([detected_before[start], detected_before[stop]]).ravel()
+        sums = np.add.reduceat(np.append(score[detected], 0.0), bounds)[::2]
+        tube_score = sums / count
         video, label = nodes.video[owner[start]], nodes.label[owner[start]]
         kept = np.ones(len(start), dtype=bool)
         if self.tube_nms_thr is not None and len(start):
