@@ -6,7 +6,12 @@ import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from ...utils.video import CorruptFrameError, OpenCVVideoReader, read_frame
+from ...utils.video import (
+    CORRUPT_FRAME_MODES,
+    CorruptFrameError,
+    OpenCVVideoReader,
+    read_frame,
+)
 
 
 def set_clip_frames(results: Dict, imgs: List[np.ndarray]) -> Dict:
@@ -77,8 +82,9 @@ class LoadClipFrames(BaseTransform):
 
     def __init__(self, check_shape: bool = True, relative_boxes: bool = False,
                  backend_args: Optional[Dict] = None, on_corrupt: str = 'raise') -> None:
-        if on_corrupt not in ('raise', 'skip'):
-            raise ValueError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
+        if on_corrupt not in CORRUPT_FRAME_MODES:
+            raise ValueError(f'on_corrupt must be one of {CORRUPT_FRAME_MODES}, got '
+                             f'{on_corrupt!r}')
         self.check_shape = check_shape
         self.relative_boxes = relative_boxes
         self.backend_args = backend_args
