@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: env lint test test-all demo clean-demo check-upstream
+.PHONY: env lint test test-all demo clean-demo gpu-kit gpu-rehearsal check-upstream
 
 env:
 	@P3D_VENV=$(abspath $(VENV)) tools/bootstrap_env.sh
@@ -30,3 +30,12 @@ demo: env
 
 clean-demo:
 	rm -rf work_dirs/demo data/synthetic
+
+# The offline kit for the GPU machine (tools/device/build_gpu_kit.py; docs/get_started.md).
+KIT ?= .gpu_kit
+gpu-kit: env
+	$(PY) tools/device/build_gpu_kit.py --out $(KIT)
+
+# The device check rehearsed on CPU from the kit alone (tools/device/rehearse.sh; minutes).
+gpu-rehearsal: gpu-kit
+	KIT=$(KIT) tools/device/rehearse.sh

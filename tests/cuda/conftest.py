@@ -16,10 +16,10 @@ for folder in ('performance', 'engine'):
         sys.path.insert(0, osp.join(TESTS, folder))
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope='module', autouse=True)
 def cuda_fp32():
-    """Skip without CUDA; else exact fp32 (no TF32 convolutions or matmuls), as the CPU
-    tolerances assume, restored afterwards."""
+    """Skip without CUDA (module scope: before any module fixture builds data); else exact
+    fp32 (no TF32 convolutions or matmuls), as the CPU tolerances assume, restored after."""
     if not torch.cuda.is_available():
         pytest.skip('no CUDA device: the CUDA subset runs on the GPU machine '
                     '(tools/device/gpu_check.py)')

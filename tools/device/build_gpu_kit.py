@@ -1,7 +1,7 @@
 """Build the offline kit for the GPU machine (``make gpu-kit``): every wheel that point3d_mm,
 the OpenMMLab stack and mim need there and its image lacks, for CPython 3.12 on x86-64 Linux.
 
-The kit is the wheel of point3d_mm, openmim, and the closure of their requirements
+The kit is the wheel of point3d_mm, EXTRA_ROOTS, and the closure of their requirements
 (markers evaluated for the target, extras ignored) less the packages of the machine's image
 (gpu_image_packages.txt) and NOT_CARRIED, at the versions of requirements/constraints.txt
 where it pins them. mmcv 2.1.0 is built without ops and given mmcv_ext_standin.py as
@@ -40,6 +40,9 @@ PLATFORMS = ('manylinux_2_28_x86_64', 'manylinux_2_27_x86_64', 'manylinux_2_17_x
              'manylinux2014_x86_64', 'manylinux1_x86_64')
 MMCV_VERSION = '2.1.0'
 MMCV_LOCAL = '+p3d.standin'  # the wheel's version: mmcv 2.1.0 without ops, with the stand-in
+#: Carried besides point3d_mm's requirements: mim (an extra of ours), and what mmaction2 imports
+#: without declaring it (mmaction/utils/dependency.py: importlib_metadata).
+EXTRA_ROOTS = ('openmim', 'importlib_metadata')
 #: Carried although the image has a version of it: pkg_resources (mim, mmcv) left setuptools 81.
 FORCE_CARRY = {'setuptools'}
 #: Requirements deliberately not carried: nothing the GPU check runs imports them.
@@ -191,7 +194,7 @@ def build(out: str) -> dict:
         subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
                         '--no-build-isolation', '-w', kit, copy_checkout(work)], check=True)
         wheels = {'point3d-mm': osp.join(kit, os.listdir(kit)[0])}
-        queue = requirements(wheels['point3d-mm']) + [Requirement('openmim')]
+        queue = requirements(wheels['point3d-mm']) + [Requirement(r) for r in EXTRA_ROOTS]
         used_image, skipped = set(DIRECT_IMAGE), {}
         while queue:
             req = queue.pop(0)
