@@ -113,6 +113,47 @@ def test_standin_torchvision_path_equals_torch_path(device, monkeypatch):
     assert standin.nms(boxes, scores, 0.5).tolist() == [1, 2]
 
 
+def fake_wheel(folder, name: str, version: str, requires=()) -> str:
+    """A wheel holding only its METADATA (what the kit builder reads)."""
+    import zipfile
+    path = osp.join(folder, f'{name}-{version}-py3-none-any.whl')
+    metadata = f'Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n' + ''.join(
+        f'Requires-Dist: {r}\n' for r in requires)
+    with zipfile.ZipFile(path, 'w') as wheel:
+        wheel.writestr(f'{name}-{version}.dist-info/METADATA', metadata)
+    return path
+
+
+def test_kit_closure_names_each_unmet_requirement(tmp_path):
+    """A kit wheel's requirement must be met by the kit (at a matching version), the image or
+    a requirement left out on purpose; markers of other platforms and extras do not count."""
+    build = load_tool('device/build_gpu_kit.py')
+    wheels = {
+        'mmengine': fake_wheel(tmp_path, 'mmengine', '0.10.7', [
+            'addict', 'numpy', 'opencv-python>=3', 'regex; sys_platform == "win32"',
+            'yapf']),
+        'addict': fake_wheel(tmp_path, 'addict', '2.4.0'),
+        'mmdet': fake_wheel(tmp_path, 'mmdet', '3.3.0', [
+            'addict>=3', 'shapely', 'pytest; extra == "tests"'])}
+    assert build.check_closure(wheels, image={'numpy'}) == [
+        'mmengine needs yapf: neither in the kit nor in the image',
+        'mmdet needs addict>=3, the kit has 2.4.0',
+        'mmdet needs shapely: neither in the kit nor in the image']
+
+
+def test_pip_check_flags_only_kit_wheels_unmet_requirements():
+    check = load_tool('device/gpu_check.py')
+    kit = dict(wheels={'mmengine': '0.10.7', 'mmcv': '2.1.0+p3d.standin'},
+               not_carried={'opencv-python': 'the image has opencv-python-headless'})
+    output = ('mmengine 0.10.7 requires opencv-python, which is not installed.\n'
+              'mmcv 2.1.0+p3d.standin requires yapf, which is not installed.\n'
+              'jax 0.11.2 requires jaxlib, which is not installed.\n'
+              'mmengine 0.10.7 has requirement rich>=99, but you have rich 15.0.0.\n')
+    assert check.pip_check_problems(output, kit) == [
+        'mmcv 2.1.0+p3d.standin requires yapf, which is not installed.',
+        'mmengine 0.10.7 has requirement rich>=99, but you have rich 15.0.0.']
+
+
 @pytest.mark.slow
 def test_cpu_rehearsal_from_the_kit_alone(tmp_path):
     """`make gpu-rehearsal`: the kit built now, installed with no index into a fresh
