@@ -492,8 +492,8 @@ def backbone_step_run(config: str, num_frames: int, with_cp: bool, device: str) 
     frames = torch.randn(num_frames, 3, cfg.input_size, cfg.input_size, device=device)
     reset_peak_cuda(device)
     rss_before = psutil.Process().memory_info().rss
-    _, seconds = median_time(lambda: sum(feat.mean() for feat in backbone(frames)).backward(),
-                             1, device=device)
+    seconds = median_time(lambda: sum(feat.mean() for feat in backbone(frames)).backward(), 1,
+                          device=device)[1]
     return dict(step_s=seconds, **_memory_result(device, rss_before))
 
 

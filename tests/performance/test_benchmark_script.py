@@ -107,3 +107,10 @@ def test_every_registered_linker_is_timed():
         assert row['tubes'] == sum(map(len, direct.values()))
         assert row['frames'] == sum(gt['nframes'][v] for v in videos)
         assert row['ours_fps'] == pytest.approx(row['frames'] / row['ours_s'])
+
+
+def test_backbone_training_step_row():
+    row = benchmark.backbone_step_run(benchmark.config_path('tiny'), num_frames=1,
+                                      with_cp=True, device='cpu')
+    assert set(row) == {'step_s', 'rss_before_mb', 'peak_rss_mb'} and row['step_s'] > 0
+    assert row['peak_rss_mb'] >= row['rss_before_mb']
