@@ -71,6 +71,19 @@ def test_roi_mode_groups_labels_per_key_frame_actor():
     assert not torch.allclose(probs[0], probs[1])
 
 
+def test_roi_mode_pools_an_inverted_box_as_the_box_it_spans():
+    """A decoded box with x2 < x1 and y2 < y1 (untrained shape regression) is pooled like
+    its corrected box instead of failing mmcv's RoIAlign assertion."""
+    torch.manual_seed(0)
+    head = build(pool='roi').eval()
+    y = torch.randn(1, 8, 4, 16, 16)
+    frame_inds = torch.tensor([3, 3])
+    rois = torch.tensor([[0, 40., 50., 10., 20.], [0, 10., 50., 40., 20.]])
+    fixed = torch.tensor([[0, 10., 20., 40., 50.], [0, 10., 20., 40., 50.]])
+    torch.testing.assert_close(head.predict(y, rois, frame_inds, INPUT_HW),
+                               head.predict(y, fixed, frame_inds, INPUT_HW))
+
+
 def test_roi_mode_without_actors_keeps_the_graph():
     head = build(pool='roi', multilabel=True, loss_cls=dict(type='BCELossWithLogits'))
     y = torch.randn(1, 8, 4, 16, 16, requires_grad=True)

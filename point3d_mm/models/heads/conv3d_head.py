@@ -136,7 +136,13 @@ class Conv3DHead(BaseModule):
             return maps.new_zeros(0, maps.shape[1])
         spatial_scale = maps.shape[-1] / batch_input_shape[1]
         # fp32: mmcv's CPU RoIAlign has no bf16 kernel (autocast on CPU)
-        pooled = roi_align(maps.float(), rois.float(), self.roi_output_size, spatial_scale, 0,
+        rois = rois.float()
+        # A decoded box can be inverted (a negative width or height: the shape regression is
+        # only supervised at actor centres, and test decoding keeps the top-k peaks), which
+        # mmcv's RoIAlign refuses with an assertion; pool the box it spans instead.
+        corners = rois[:, 1:].view(-1, 2, 2)
+        rois = torch.cat([rois[:, :1], corners.amin(dim=1), corners.amax(dim=1)], dim=1)
+        pooled = roi_align(maps.float(), rois, self.roi_output_size, spatial_scale, 0,
                            'avg', True)
         return pooled.mean(dim=(2, 3))
 
