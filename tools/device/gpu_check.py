@@ -116,7 +116,10 @@ def run_commands(commands, timeout: float, env: dict, log) -> tuple:
     deadline, outputs = time.monotonic() + timeout, []
     for command in commands:
         if callable(command):  # a preparation between commands, in this process
-            command()
+            try:
+                command()
+            except (OSError, KeyError, ValueError) as error:
+                return 'failed', '\n'.join(outputs + [f'preparing the next command: {error!r}'])
             continue
         log.write(f'\n$ {" ".join(command)}\n')
         log.flush()
@@ -188,7 +191,8 @@ def main() -> int:
     parser.add_argument('--threads', type=int, help='OMP_NUM_THREADS and torch threads')
     parser.add_argument('--work', help='scratch folder (default: a new one in /tmp)')
     args = parser.parse_args()
-    profile = PROFILES[args.profile or ('full' if args.device == 'cuda' else 'small')]
+    args.profile = args.profile or ('full' if args.device == 'cuda' else 'small')
+    profile = PROFILES[args.profile]
     out = osp.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     work = args.work or tempfile.mkdtemp(prefix='gpu_check_')
@@ -261,9 +265,12 @@ def main() -> int:
             if status == 'ok' and not result_complete(name, section['result'], train_cfg):
                 section['status'] = 'failed'  # the commands ended well, their results did not
             report['sections'][name] = section
+            if name == 'environment':
+                report['device_name'] = section['result'].get('device_name')
             print(f'{name}: {section["status"]} in {section["seconds"]} s', flush=True)
             save()
-    shutil.rmtree(work, ignore_errors=True) if not args.work else None
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
     return 0 if all(s['status'] == 'ok' for s in report['sections'].values()) else 1
 
 
