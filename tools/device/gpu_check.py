@@ -191,6 +191,8 @@ def main() -> int:
                         help="default: 'full' on cuda, 'small' on cpu")
     parser.add_argument('--threads', type=int, help='OMP_NUM_THREADS and torch threads')
     parser.add_argument('--work', help='scratch folder (default: a new one in /tmp)')
+    parser.add_argument('--only', nargs='+', choices=SECTIONS[1:],
+                        help='run these sections (after the install), the others skipped')
     args = parser.parse_args()
     args.profile = args.profile or ('full' if args.device == 'cuda' else 'small')
     profile = PROFILES[args.profile]
@@ -253,9 +255,11 @@ def main() -> int:
                    memory_jsons=memory_jsons, train_dir=train_dir)
     with open(osp.join(out, 'gpu_check.log'), 'w') as log:
         for name in SECTIONS:
-            if name != 'install' and report['sections']['install']['status'] != 'ok':
-                report['sections'][name] = dict(status='skipped',
-                                                output_tail='the kit did not install')
+            if name != 'install' and (report['sections']['install']['status'] != 'ok'
+                                      or name not in (args.only or SECTIONS)):
+                report['sections'][name] = dict(status='skipped', output_tail=(
+                    'not in --only' if args.only and name not in args.only
+                    else 'the kit did not install'))
                 save()
                 continue
             timeout = profile['timeouts'][name]
@@ -274,7 +278,8 @@ def main() -> int:
             save()
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if all(s['status'] == 'ok' for s in report['sections'].values()) else 1
+    wanted = [n for n in SECTIONS if n == 'install' or n in (args.only or SECTIONS)]
+    return 0 if all(report['sections'][n]['status'] == 'ok' for n in wanted) else 1
 
 
 def write_train_config(path: str, data_dir: str, cfg: dict) -> None:
