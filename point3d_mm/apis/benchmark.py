@@ -1058,29 +1058,17 @@ def eval_subset(gt: dict, dets: np.ndarray, tubes: Optional[Dict[str, list]],
 
 
 def mmaction2_reference():
-    """mmaction2 1.2.0's ``multisports_utils`` with two defects patched and its progress bar
-    silenced (it would print over the report).
+    """mmaction2 1.2.0's ``multisports_utils`` with its linking defect patched and its
+    progress bar silenced (it would print over the report).
 
-    ``iou3dt_voc`` calls ``int()`` on a 1-element array, which numpy >= 2.3 refuses; the
-    patched copy takes the element first. ``Dataset.get_vid_dets`` gives every detection
-    the score of the last row of the whole input (``frm_det[3]`` for ``frm_dets[3]``); the
-    patched copy reads each row's own score. Both are otherwise unchanged.
+    ``Dataset.get_vid_dets`` gives every detection the score of the last row of the whole
+    input (``frm_det[3]`` for ``frm_dets[3]``, an upstream bug under any numpy); the patched
+    copy reads each row's own score and is otherwise unchanged. (Its numpy >= 2.3 defect in
+    ``iou3dt_voc`` is fixed for every user by ``utils.compat.patch_mmaction_numpy2``.)
     """
     from collections import defaultdict
 
     from mmaction.evaluation.functional import multisports_utils as ms
-
-    def iou3dt_voc(b1, b2, spatialonly=False, temporalonly=False):
-        tmin, tmax = max(b1[0, 0], b2[0, 0]), min(b1[-1, 0], b2[-1, 0])
-        if tmax < tmin:
-            return 0.0
-        inter = tmax - tmin
-        union = max(b1[-1, 0], b2[-1, 0]) - min(b1[0, 0], b2[0, 0])
-        t1 = b1[int(np.where(b1[:, 0] == tmin)[0][0]):int(np.where(b1[:, 0] == tmax)[0][0]) + 1]
-        t2 = b2[int(np.where(b2[:, 0] == tmin)[0][0]):int(np.where(b2[:, 0] == tmax)[0][0]) + 1]
-        if temporalonly:
-            return inter / union
-        return ms.iou3d_voc(t1, t2) * (1. if spatialonly else inter / union)
 
     def get_vid_dets(self):
         self.vid_frm_det = defaultdict(list)
@@ -1099,7 +1087,6 @@ def mmaction2_reference():
                     [self.vid_det[vid_name][frm_idx][label_idx], det])
         return self.vid_det
 
-    ms.iou3dt_voc = iou3dt_voc
     ms.Dataset.get_vid_dets = get_vid_dets
     ms.track = lambda sequence, description='': sequence
     return ms
