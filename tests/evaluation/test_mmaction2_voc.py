@@ -1,7 +1,7 @@
 """protocol='voc' equals mmaction2 1.2.0's MultiSports ``frameAP``/``videoAP``.
 
-mmaction2's ``iou3dt_voc`` is patched for numpy >= 2.3 by the ``multisports_utils`` fixture
-(conftest.py); nothing else of mmaction2's code is changed.
+mmaction2's ``iou3dt_voc`` is patched for numpy >= 2.3 by ``point3d_mm.utils.compat``
+(the ``multisports_utils`` fixture, conftest.py); nothing else of mmaction2's code is changed.
 """
 import os.path as osp
 
