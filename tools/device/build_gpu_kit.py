@@ -185,53 +185,51 @@ def source_hash() -> str:
 
 
 def build(out: str) -> dict:
+    # Imported here: gpu_check.py imports this module for source_hash() before point3d_mm is
+    # importable on the GPU machine.
+    from point3d_mm.utils.fileio import atomic_folder
     image = read_list(osp.join(HERE, 'gpu_image_packages.txt'))
     pins = read_pins(osp.join(ROOT, 'requirements', 'constraints.txt'))
     work = tempfile.mkdtemp(prefix='gpu_kit_')
-    kit = tempfile.mkdtemp(prefix='.gpu_kit.', dir=osp.dirname(osp.abspath(out)))
-    os.chmod(kit, 0o755)
     try:
-        subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
-                        '--no-build-isolation', '-w', kit, copy_checkout(work)], check=True)
-        wheels = {'point3d-mm': osp.join(kit, os.listdir(kit)[0])}
-        queue = requirements(wheels['point3d-mm']) + [Requirement(r) for r in EXTRA_ROOTS]
-        used_image, skipped = set(DIRECT_IMAGE), {}
-        while queue:
-            req = queue.pop(0)
-            name = canonicalize_name(req.name)
-            if name in wheels:
-                continue
-            if name in NOT_CARRIED:
-                skipped[name] = NOT_CARRIED[name]
-            elif name in image and name not in FORCE_CARRY:
-                used_image.add(name)
-            else:
-                wheels[name] = (build_mmcv(kit, work) if name == 'mmcv' else pip_download(
-                    f'{req.name}=={pins[name]}' if name in pins else str(req), kit))
-                queue += requirements(wheels[name])
-        problems = check_closure(wheels, image)
-        if problems:
-            raise SystemExit('build_gpu_kit.py: the kit is incomplete:\n  '
-                             + '\n  '.join(problems))
-        versions = {name: wheel_metadata(path)['Version']
-                    for name, path in sorted(wheels.items())}
-        head = subprocess.run(['git', '-C', ROOT, 'rev-parse', 'HEAD'], capture_output=True,
-                              text=True).stdout.strip()
-        manifest = dict(python='cp312 manylinux x86_64', wheels=versions,
-                        files=sorted(osp.basename(p) for p in wheels.values()),
-                        image_requirements=sorted(used_image), not_carried=skipped,
-                        git_head=head, point3d_mm_source_sha256=source_hash())
-        with open(osp.join(kit, 'manifest.json'), 'w') as f:
-            json.dump(manifest, f, indent=1)
-        with open(osp.join(kit, 'image_requirements.txt'), 'w') as f:
-            f.write('\n'.join(sorted(used_image)) + '\n')
-        if osp.exists(out):
-            shutil.rmtree(out)
-        os.replace(kit, out)
+        with atomic_folder(out) as kit:
+            subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
+                            '--no-build-isolation', '-w', kit, copy_checkout(work)], check=True)
+            wheels = {'point3d-mm': osp.join(kit, os.listdir(kit)[0])}
+            queue = requirements(wheels['point3d-mm']) + [Requirement(r) for r in EXTRA_ROOTS]
+            used_image, skipped = set(DIRECT_IMAGE), {}
+            while queue:
+                req = queue.pop(0)
+                name = canonicalize_name(req.name)
+                if name in wheels:
+                    continue
+                if name in NOT_CARRIED:
+                    skipped[name] = NOT_CARRIED[name]
+                elif name in image and name not in FORCE_CARRY:
+                    used_image.add(name)
+                else:
+                    wheels[name] = (build_mmcv(kit, work) if name == 'mmcv' else pip_download(
+                        f'{req.name}=={pins[name]}' if name in pins else str(req), kit))
+                    queue += requirements(wheels[name])
+            problems = check_closure(wheels, image)
+            if problems:
+                raise SystemExit('build_gpu_kit.py: the kit is incomplete:\n  '
+                                 + '\n  '.join(problems))
+            versions = {name: wheel_metadata(path)['Version']
+                        for name, path in sorted(wheels.items())}
+            head = subprocess.run(['git', '-C', ROOT, 'rev-parse', 'HEAD'], capture_output=True,
+                                  text=True).stdout.strip()
+            manifest = dict(python='cp312 manylinux x86_64', wheels=versions,
+                            files=sorted(osp.basename(p) for p in wheels.values()),
+                            image_requirements=sorted(used_image), not_carried=skipped,
+                            git_head=head, point3d_mm_source_sha256=source_hash())
+            with open(osp.join(kit, 'manifest.json'), 'w') as f:
+                json.dump(manifest, f, indent=1)
+            with open(osp.join(kit, 'image_requirements.txt'), 'w') as f:
+                f.write('\n'.join(sorted(used_image)) + '\n')
         return manifest
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(kit, ignore_errors=True)
 
 
 def check_closure(wheels: dict, image: set) -> list:
