@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tool_helpers import load_tool, read_video
+from tool_helpers import read_video
 
 from point3d_mm.apis import center_heatmap, init_detector
+from point3d_mm.visualization import select_tubes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'point3d_tiny_synthetic.py')
@@ -175,14 +176,12 @@ def test_center_heatmap_drops_the_letterbox(monkeypatch):
 def test_select_tubes_keeps_one_confident_tube_per_actor():
     """The demo shows the best-scored tube of each actor (the linker gives an actor a tube
     per class) among those scoring at least --score-thr."""
-    demo = load_tool('demo.py')
-
     def tube(x):  # 10 frames of a 20x40 box at x
         return np.array([[f, x, 10, x + 20, 50] for f in range(1, 11)], np.float64)
 
     # Actor 1: classes 0 and 3 (tube IoU 0.9); actor 2, far away: classes 1 (weak) and 2.
     tubes = [(0, 0.5, tube(0)), (3, 0.6, tube(1)), (1, 0.1, tube(60)), (2, 0.3, tube(60))]
-    assert [(label, score) for label, score, _ in demo.select_tubes(tubes, 0.2, 0.5)] == [
+    assert [(label, score) for label, score, _ in select_tubes(tubes, 0.2, 0.5)] == [
         (3, 0.6), (2, 0.3)]
-    assert [label for label, _, _ in demo.select_tubes(tubes, 0, 1)] == [3, 0, 2, 1]
-    assert demo.select_tubes(tubes, 0.7, 0.5) == []
+    assert [label for label, _, _ in select_tubes(tubes, 0, 1)] == [3, 0, 2, 1]
+    assert select_tubes(tubes, 0.7, 0.5) == []

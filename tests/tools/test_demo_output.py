@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from tool_helpers import load_tool, read_video
 
+from point3d_mm.apis.demo import Progress
+from point3d_mm.visualization import one_box_per_actor, select_tubes
 from point3d_mm.visualization.tube_drawer import (
     draw_frame_tubes,
     place_label,
@@ -87,7 +89,7 @@ def test_show_heatmap_draws_a_legend():
     assert (np.abs(legend.astype(int) - red).sum(axis=2) < 10).any()
 
 
-def test_one_box_per_actor_and_frame(demo):
+def test_one_box_per_actor_and_frame():
     """Two tubes of one actor with different spans (frames 1-10 and 5-20: a tube IoU of
     0.3, so tube NMS keeps both) and a tube of another actor: in frames 5-10 only the better
     tube's box is kept; the other actor's tube is untouched."""
@@ -95,9 +97,9 @@ def test_one_box_per_actor_and_frame(demo):
         return np.array([[f, x, 10, x + 20, 50] for f in range(first, last + 1)], np.float64)
 
     tubes = [(1, 0.5, tube(5, 20, 1)), (0, 0.6, tube(1, 10, 0)), (2, 0.4, tube(1, 20, 60))]
-    selected = demo.select_tubes(tubes, 0.2, 0.5)
+    selected = select_tubes(tubes, 0.2, 0.5)
     assert len(selected) == 3
-    shown = demo.one_box_per_actor(selected, 0.5)
+    shown = one_box_per_actor(selected, 0.5)
     by_label = {label: boxes for label, _, boxes in shown}
     assert by_label[0][:, 0].tolist() == list(range(1, 11))
     assert by_label[1][:, 0].tolist() == list(range(11, 21))
@@ -107,10 +109,10 @@ def test_one_box_per_actor_and_frame(demo):
                   if label in (0, 1) and frame in boxes[:, 0]]
         assert len(actor1) == 1, frame
     # A tube whose every box is covered disappears; --overlap-thr 1 keeps everything.
-    assert [label for label, _, _ in demo.one_box_per_actor(
+    assert [label for label, _, _ in one_box_per_actor(
         [(0, 0.6, tube(1, 10, 0)), (1, 0.5, tube(3, 8, 1))], 0.5)] == [0]
-    assert len(demo.one_box_per_actor(selected, 1.0)) == 3
-    assert sum(len(b) for _, _, b in demo.one_box_per_actor(selected, 1.0)) == 46
+    assert len(one_box_per_actor(selected, 1.0)) == 3
+    assert sum(len(b) for _, _, b in one_box_per_actor(selected, 1.0)) == 46
 
 
 def test_default_output_paths(demo):
@@ -123,8 +125,8 @@ def test_default_output_paths(demo):
     assert args.out_json == 'x/t.json'
 
 
-def test_progress_without_a_terminal_prints_a_line_per_tenth(demo, capsys):
-    progress = demo.Progress(237)
+def test_progress_without_a_terminal_prints_a_line_per_tenth(capsys):
+    progress = Progress(237)
     for _ in range(237):
         progress.update()
     out = capsys.readouterr().out
