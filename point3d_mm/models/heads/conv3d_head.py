@@ -106,6 +106,19 @@ class Conv3DHead(BaseModule):
         Returns:
             Tensor: (B, conv_channels, T', h', w') features.
         """
+        if y.device.type == 'cpu' and torch.is_grad_enabled() and torch.is_autocast_enabled('cpu'):
+            # fp32 when training under CPU autocast: oneDNN 3.12's bf16 Conv3d weight-gradient
+            # kernels (the AMX brgconv_bwd_w and the AVX-512 one) return inf/NaN or wrong
+            # weight gradients for some shapes, e.g. ResNet3d-50's 128->64 3x3x3 stem and
+            # 64->256 1x1x1 convs on (1, C, 4, 32, 32) clips (up to 3.4e38 where fp32 gives
+            # 2.3), while the outputs and input gradients are right. Not a range problem, so
+            # scaling cannot help; on CPU the 3D head is about as fast in fp32 as in bf16.
+            # CUDA (cuDNN) and inference keep autocast.
+            with torch.autocast('cpu', enabled=False):
+                return self._forward(y.float())
+        return self._forward(y)
+
+    def _forward(self, y: Tensor) -> Tensor:
         feats = self.backbone(y)
         if isinstance(feats, tuple):
             feats = feats[-1]
