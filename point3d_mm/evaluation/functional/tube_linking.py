@@ -3,6 +3,9 @@
 Pure numpy, like the rest of :mod:`point3d_mm.evaluation.functional`: the linker is
 post-processing that the model never calls. ``point3d_mm.evaluation`` registers
 :class:`TubeLinker` into mmaction2's ``TASK_UTILS`` so configs can name it.
+:class:`TubeLinkerBase` holds what it shares with
+:class:`~point3d_mm.evaluation.functional.ViterbiTubeLinker`: settings, per-frame
+preparation, interface, trimming and tube NMS.
 
 How it is computed: linking is sequential in time, but every (video, class) is an
 independent stream, so all streams of all videos advance together, one frame number per
@@ -30,8 +33,9 @@ from .overlaps import (
 
 
 class _Rows(NamedTuple):
-    """Detections sorted by video, frame, label and decreasing score: (N,) arrays, boxes
-    (N, 4); ``stream`` numbers the (video, label) pairs."""
+    """Detections after the per-frame preparation, sorted by video, frame, label,
+    decreasing score and input order: (N,) arrays, boxes (N, 4); ``stream`` numbers the
+    (video, label) pairs."""
     video: np.ndarray
     frame: np.ndarray
     label: np.ndarray
@@ -40,7 +44,240 @@ class _Rows(NamedTuple):
     boxes: np.ndarray
 
 
-class TubeLinker:
+class TubeLinkerBase:
+    """What the tube linkers share: their settings, the per-frame preparation of the
+    detections, the ``linker(rows)`` / ``linker.link_videos(rows, videos)`` interface, and
+    the trimming and tube NMS of what they link. A linker implements :meth:`_link_rows`,
+    its search for paths through the prepared detections of all videos at once.
+
+    Preparation: detections scored below ``score_thr`` are dropped; per video, frame and
+    class, greedy NMS at ``frame_nms_thr`` runs and the best ``max_per_frame`` survivors are
+    kept. Post-processing: a linked path, boxes interpolated over the frames it skips, is
+    labelled action / background by :func:`viterbi_trim` (``Σ_t (s_t - trim_score)·on_t -
+    switch_penalty · #switches``); each action segment of at least ``min_length`` frames
+    with a detected frame is a tube, and tubes of one video and class go through tube NMS.
+
+    Both linkers default to the same values of these settings, so that comparing them
+    measures the search, not the settings.
+
+    Args:
+        score_thr: Detections scored below are ignored: low scores are mostly background
+            and other classes' actors (the decoder reports the top classes of every box),
+            and each would start a tube, so linking cost would grow with the decoder's
+            output size.
+        frame_nms_thr: Per frame and class NMS IoU threshold before linking (1.0: none). A
+            tube takes one detection per frame, so a near-duplicate box would start a
+            parallel tube along the same actor, a false positive in video-AP. 0.6 and the
+            cap below are ACT's linking values (also mmaction2's ``link_tubes``).
+        max_per_frame: Detections kept per frame and class after NMS (>= 1): bounds the
+            tubes started and the (tube, detection) pairs scored per frame.
+        iou_weight: λ (>= 0), the weight of the IoU in the link score: how much spatial
+            continuity counts against detection scores.
+        link_iou_thr: A detection may follow another in a tube only with IoU >= this: below
+            it the detection is another actor or a false positive, and linking it would drag
+            the tube off its actor. Low (0.2) because the IoU term of the link score already
+            ranks the candidates; this only rules out the implausible.
+        max_gap: Consecutive frames without a detection that a tube bridges (>= 0):
+            detectors miss frames (occlusion, blur), and without bridging each miss would
+            split a tube in two, each far from the true tube in spatio-temporal IoU; beyond
+            it (5 frames, 0.2 s at 25 fps) the actor is taken to have left.
+        trim_score: Frames scored below this push the Viterbi trimming towards background;
+            0 disables trimming. Needed for untrimmed videos (UCF101-24), where a tube
+            would otherwise run on through the frames after the action ends.
+        switch_penalty: Cost (>= 0) of one action/background change in the trimming: a dip
+            shorter than it is worth does not cut a tube in two.
+        min_length: Shorter tubes (in frames, gaps included; >= 1) are dropped: tubes of
+            one or two detections are nearly always false positives.
+        tube_nms_thr: Tube NMS threshold per video and class (tube IoU of ``protocol``);
+            None for none. Duplicate tubes of one actor are false positives; 0.3 is the
+            threshold ACT's evaluation applies (``ACT_EVAL_TUBE_NMS_THR``), so the tubes are
+            the same under either protocol.
+        protocol: Box convention for IoUs, ``'act'`` (+1) or ``'voc'``.
+    """
+
+    def __init__(self, score_thr: float, frame_nms_thr: float, max_per_frame: int,
+                 iou_weight: float, link_iou_thr: float, max_gap: int, trim_score: float,
+                 switch_penalty: float, min_length: int, tube_nms_thr: Optional[float],
+                 protocol: str) -> None:
+        check_protocol(protocol)
+        wrong = [need for need, ok in (
+            (f'max_gap >= 0 (got {max_gap})', max_gap >= 0),
+            (f'min_length >= 1 (got {min_length})', min_length >= 1),
+            (f'max_per_frame >= 1 (got {max_per_frame})', max_per_frame >= 1),
+            (f'iou_weight >= 0 (got {iou_weight})', iou_weight >= 0),
+            (f'switch_penalty >= 0 (got {switch_penalty})', switch_penalty >= 0)) if not ok]
+        if wrong:
+            raise ValueError(f'{type(self).__name__}: need {", ".join(wrong)}')
+        self.score_thr = score_thr
+        self.frame_nms_thr = frame_nms_thr
+        self.max_per_frame = max_per_frame
+        self.iou_weight = iou_weight
+        self.link_iou_thr = link_iou_thr
+        self.max_gap = max_gap
+        self.trim_score = trim_score
+        self.switch_penalty = switch_penalty
+        self.min_length = min_length
+        self.tube_nms_thr = tube_nms_thr
+        self.protocol = protocol
+
+    def __call__(self, detections: np.ndarray) -> List[Tube]:
+        """Link the detections of one video.
+
+        Args:
+            detections: (N, 7) rows ``frame, label, score, x1, y1, x2, y2`` or (N, 8) rows
+                with a leading ``video_index`` (ignored), frames 1-based.
+
+        Returns:
+            Tubes ``(label, score, (L, 5) frame, x1, y1, x2, y2)`` with consecutive frames,
+            best first.
+        """
+        dets = self._check(detections, (7, 8), 'detections must be (N, 7) rows frame, '
+                           'label, score, x1, y1, x2, y2 or (N, 8) with a leading video index')
+        if not len(dets):
+            return []
+        dets = np.column_stack([np.zeros(len(dets)), dets[:, -7:]])
+        return self._link_all(dets, 1)[0]
+
+    def link_videos(self, detections: np.ndarray,
+                    videos: Sequence[str]) -> Dict[str, List[Tube]]:
+        """Link the detections of many videos.
+
+        Args:
+            detections: (D, 8) rows ``video_index, frame, label, score, x1, y1, x2, y2``.
+            videos: Names indexed by ``video_index`` (as a list is: -1 is the last).
+
+        Returns:
+            ``{video: tubes}`` for every video with detections.
+        """
+        dets = self._check(detections, (8,), 'detections must be (D, 8) rows video_index, '
+                           'frame, label, score, x1, y1, x2, y2')
+        if not len(dets):
+            return {}
+        index = dets[:, 0].astype(np.int64)  # negative ones count from the end, as in lists
+        if index.min() < -len(videos) or index.max() >= len(videos):
+            raise ValueError(f'{type(self).__name__}: video index {int(index.max())} or '
+                             f'{int(index.min())} is outside the {len(videos)} videos named')
+        indices, dets[:, 0] = np.unique(index, return_inverse=True)
+        linked = self._link_all(dets, len(indices))
+        return {videos[iv]: tubes for iv, tubes in zip(indices.tolist(), linked)}
+
+    def _check(self, detections, widths: Tuple[int, ...], shape_message: str) -> np.ndarray:
+        """Detections as a float64 array of one of ``widths`` columns, or one clear error."""
+        name = type(self).__name__
+        try:
+            dets = np.array(detections, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f'{name}: {shape_message}; got a '
+                             f'{type(detections).__name__} that is not numbers') from None
+        if dets.size == 0:
+            return np.zeros((0, widths[-1]))
+        if dets.ndim != 2 or dets.shape[1] not in widths:
+            raise ValueError(f'{name}: {shape_message}; got shape {dets.shape}')
+        if not np.isfinite(dets).all():
+            row = int(np.flatnonzero(~np.isfinite(dets).all(axis=1))[0])
+            raise ValueError(f'{name}: detection row {row} holds NaN or infinity')
+        ids = dets[:, :dets.shape[1] - 5]  # video index (if any), frame, label
+        wrong = (ids != np.round(ids)).any(axis=1) | (ids[:, -2:] < 0).any(axis=1)
+        if wrong.any():
+            raise ValueError(f'{name}: detection row {int(np.flatnonzero(wrong)[0])} has a '
+                             'frame or label that is not a non-negative integer, or a video '
+                             'index that is not an integer')
+        return dets
+
+    def _link_all(self, dets: np.ndarray, num_videos: int) -> List[List[Tube]]:
+        """Tubes of each of ``num_videos`` videos from their (D, 8) detections, videos
+        numbered 0..num_videos-1."""
+        return self._link_rows(self._prepare(dets[dets[:, 3] >= self.score_thr]), num_videos)
+
+    def _link_rows(self, rows: _Rows, num_videos: int) -> List[List[Tube]]:
+        """The linker's search: tubes of each of ``num_videos`` videos, best first, from
+        the prepared detections ``rows``."""
+        raise NotImplementedError
+
+    def _prepare(self, dets: np.ndarray) -> _Rows:
+        """Sort (D, 8) detections and apply the per frame and class NMS and cap."""
+        dets = dets[np.lexsort((-dets[:, 3], dets[:, 2], dets[:, 1], dets[:, 0]))]
+        video, frame, label = (dets[:, i].astype(np.int64) for i in range(3))
+        boxes = dets[:, 4:8]
+        if len(dets):
+            keep = self._frame_nms(video, frame, label, boxes)
+            video, frame, label, dets, boxes = (a[keep] for a in (video, frame, label, dets,
+                                                                  boxes))
+        # One stream per (video, class): labels are shifted to start at 0.
+        low = label.min(initial=0)
+        stream = video * (label.max(initial=0) - low + 1) + (label - low)
+        return _Rows(video, frame, label, stream, dets[:, 3], boxes)
+
+    def _nms_boxes(self, video: np.ndarray, frame: np.ndarray, label: np.ndarray,
+                   boxes: np.ndarray) -> np.ndarray:
+        """(N, 4) the boxes whose IoUs the frame NMS compares: the boxes themselves, the
+        floats of :func:`~.nms.nms2d` on each frame and class alone."""
+        return boxes
+
+    def _frame_nms(self, video: np.ndarray, frame: np.ndarray, label: np.ndarray,
+                   boxes: np.ndarray) -> np.ndarray:
+        """(N,) bool: the rows that per-class NMS and the per-class cap keep in every frame.
+
+        Rows come sorted by video, frame, label and decreasing score. Only classes with two
+        detections in a frame are touched.
+        """
+        class_start = run_starts(video, frame, label)
+        size = run_stops(class_start, len(label)) - class_start
+        crowded = size > 1
+        if not crowded.any():
+            return np.ones(len(label), dtype=bool)
+        size = size[crowded]
+        rank = group_ranks(size)
+        rows = np.repeat(class_start[crowded], size) + rank
+        # Every row paired with each better row of its class and frame.
+        earlier = np.repeat(rows - rank, rank) + group_ranks(rank)
+        later = np.repeat(rows, rank)
+        compared = self._nms_boxes(video, frame, label, boxes)
+        overlaps = paired_iou(compared[earlier], compared[later],
+                              self.protocol == 'act') > self.frame_nms_thr
+        rank_of_row = np.zeros(len(label), dtype=np.int64)
+        rank_of_row[rows] = rank
+        keep = _greedy_survivors(len(label), rank_of_row, earlier[overlaps], later[overlaps])
+        kept = keep[rows]
+        kept_before = np.cumsum(kept) - kept
+        kept_rank = kept_before - np.repeat(kept_before[np.cumsum(size) - size], size)
+        keep[rows] = kept & (kept_rank < self.max_per_frame)
+        return keep
+
+    def _action_segments(self, score: np.ndarray, detected: np.ndarray, starts: np.ndarray,
+                         lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Trim K interpolated paths and keep their tubes.
+
+        Args:
+            score: (D,) per-frame scores of the paths, path after path.
+            detected: (D,) bool, the frames with a detection.
+            starts, lengths: (K,) each path's first index in the D frames and its length.
+
+        Returns:
+            (S,) start and stop in the D frames of every action segment of at least
+            ``min_length`` frames with a detected frame, and (D + 1,) the detected frames
+            before each index.
+        """
+        on = _viterbi_on(score - self.trim_score, starts, lengths, self.trim_score > 0,
+                         self.switch_penalty)
+        start, stop = _runs(on, starts)
+        detected_before = np.concatenate(([0], np.cumsum(detected)))
+        ok = ((stop - start >= self.min_length)
+              & (detected_before[stop] > detected_before[start]))
+        return start[ok], stop[ok], detected_before
+
+    def _tube_nms(self, dense: np.ndarray, start: np.ndarray, stop: np.ndarray,
+                  video: np.ndarray, label: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """(S,) bool: the tubes ``dense[start:stop]`` that survive tube NMS among the tubes
+        of their video and class (ties: the one listed first)."""
+        if self.tube_nms_thr is None or not len(score):
+            return np.ones(len(score), dtype=bool)
+        group = np.unique(video * (label.max() + 1) + label, return_inverse=True)[1]
+        return grouped_tube_nms(TubeStack(dense, start, stop - start), score,
+                                group.reshape(-1), self.tube_nms_thr, self.protocol)
+
+
+class TubeLinker(TubeLinkerBase):
     """Link per-frame detections of one video into per-class action tubes, greedily online.
 
     Online linking as in ACT (Kalogeiton et al. 2017) and MOC-Detector, a greedy, one-pass
@@ -66,41 +303,18 @@ class TubeLinker:
     Memory is O(frames × detections per frame): the videos' detections and their tubes.
 
     Args:
-        score_thr: Detections scored below are ignored: low scores are mostly background
-            and other classes' actors (the decoder reports the top classes of every box),
-            and each would start a tube, so linking cost would grow with the decoder's
-            output size.
-        frame_nms_thr: Per frame and class NMS IoU threshold before linking (1.0: none). A
-            tube takes one detection per frame, so a near-duplicate box would start a
-            parallel tube along the same actor, a false positive in video-AP. 0.6 and the
-            cap below are ACT's linking values (also mmaction2's ``link_tubes``).
-        max_per_frame: Detections kept per frame and class after NMS: bounds the tubes
-            started and the (tube, detection) pairs scored per frame.
-        iou_weight: λ, the weight of the IoU in the link score: how much spatial
-            continuity counts against detection scores when tubes compete for a detection.
+        score_thr, frame_nms_thr, max_per_frame: The per-frame preparation, as in
+            :class:`TubeLinkerBase`.
+        iou_weight: λ in the link score above (:class:`TubeLinkerBase`).
         link_iou_thr: A detection may extend a tube only with IoU >= this to the predicted
-            box: below it the detection is another actor or a false positive, and linking
-            it would drag the tube off its actor. Low (0.2) because the IoU term of the
-            link score already ranks the candidates; this only rules out the implausible.
-        max_gap: Consecutive frames without a detection that a tube survives: detectors
-            miss frames (occlusion, blur), and without bridging each miss would split a
-            tube in two, each far from the true tube in spatio-temporal IoU; beyond it (5
-            frames, 0.2 s at 25 fps) the actor is taken to have left.
+            box (:class:`TubeLinkerBase`).
+        max_gap: Frames without a detection that a tube survives (:class:`TubeLinkerBase`).
         motion_window: Detected boxes the motion model is fitted to; 1 predicts the last
             box. A fit over several boxes averages out their jitter, so crossing actors of
             one class keep their tubes.
-        trim_score: Frames scored below this push the Viterbi trimming towards background;
-            0 disables trimming. Needed for untrimmed videos (UCF101-24), where a tube
-            would otherwise run on through the frames after the action ends.
-        switch_penalty: Cost of one action/background change in the trimming: a dip
-            shorter than it is worth does not cut a tube in two.
-        min_length: Shorter tubes (in frames, gaps included) are dropped: tubes of one or
-            two detections are nearly always false positives.
-        tube_nms_thr: Tube NMS threshold per class (tube IoU of ``protocol``); None for
-            none. Duplicate tubes of one actor (from duplicates the frame NMS kept) are
-            false positives; 0.3 is the threshold ACT's evaluation applies
-            (``ACT_EVAL_TUBE_NMS_THR``), so the tubes are the same under either protocol.
-        protocol: Box convention for IoUs, ``'act'`` (+1) or ``'voc'``.
+        trim_score, switch_penalty, min_length: The trimming, as in
+            :class:`TubeLinkerBase`.
+        tube_nms_thr, protocol: As in :class:`TubeLinkerBase`; tube NMS is per class.
     """
 
     def __init__(self,
@@ -116,107 +330,20 @@ class TubeLinker:
                  min_length: int = 3,
                  tube_nms_thr: Optional[float] = 0.3,
                  protocol: str = 'act') -> None:
-        check_protocol(protocol)
-        if max_gap < 0 or min_length < 1 or max_per_frame < 1:
-            raise ValueError('need max_gap >= 0, min_length >= 1 and max_per_frame >= 1')
-        self.score_thr = score_thr
-        self.frame_nms_thr = frame_nms_thr
-        self.max_per_frame = max_per_frame
-        self.iou_weight = iou_weight
-        self.link_iou_thr = link_iou_thr
-        self.max_gap = max_gap
+        super().__init__(score_thr, frame_nms_thr, max_per_frame, iou_weight, link_iou_thr,
+                         max_gap, trim_score, switch_penalty, min_length, tube_nms_thr,
+                         protocol)
         self.motion_window = motion_window
-        self.trim_score = trim_score
-        self.switch_penalty = switch_penalty
-        self.min_length = min_length
-        self.tube_nms_thr = tube_nms_thr
-        self.protocol = protocol
 
-    def __call__(self, detections: np.ndarray) -> List[Tube]:
-        """Link the detections of one video.
+    def _link_rows(self, rows: _Rows, num_videos: int) -> List[List[Tube]]:
+        return self._tubes(rows, self._link(rows), num_videos)
 
-        Args:
-            detections: (N, 7) rows ``frame, label, score, x1, y1, x2, y2`` or (N, 8) rows
-                with a leading ``video_index`` (ignored), frames 1-based.
-
-        Returns:
-            Tubes ``(label, score, (L, 5) frame, x1, y1, x2, y2)`` with consecutive frames,
-            best first.
-        """
-        dets = np.asarray(detections, dtype=np.float64)
-        if dets.size == 0:
-            return []
-        if dets.ndim != 2 or dets.shape[1] not in (7, 8):
-            raise ValueError('detections must be (N, 7) frame, label, score, x1, y1, x2, y2 '
-                             f'or (N, 8) with a leading video index; got {dets.shape}')
-        dets = np.column_stack([np.zeros(len(dets)), dets[:, -7:]])
-        return self._link_all(dets, 1)[0]
-
-    def link_videos(self, detections: np.ndarray,
-                    videos: Sequence[str]) -> Dict[str, List[Tube]]:
-        """Link the detections of many videos.
-
-        Args:
-            detections: (D, 8) rows ``video_index, frame, label, score, x1, y1, x2, y2``.
-            videos: Names indexed by ``video_index``.
-
-        Returns:
-            ``{video: tubes}`` for every video with detections.
-        """
-        dets = np.array(detections, dtype=np.float64).reshape(-1, 8)
-        indices, dets[:, 0] = np.unique(dets[:, 0].astype(np.int64), return_inverse=True)
-        linked = self._link_all(dets, len(indices))
-        return {videos[iv]: tubes for iv, tubes in zip(indices.tolist(), linked)}
-
-    def _link_all(self, dets: np.ndarray, num_videos: int) -> List[List[Tube]]:
-        """Tubes of each of ``num_videos`` videos from their (D, 8) detections."""
-        rows = self._prepare(dets[dets[:, 3] >= self.score_thr])
-        track_of_row = self._link(rows)
-        return self._tubes(rows, track_of_row, num_videos)
-
-    def _prepare(self, dets: np.ndarray) -> _Rows:
-        """Sort (D, 8) detections and apply the per frame and class NMS."""
-        dets = dets[np.lexsort((-dets[:, 3], dets[:, 2], dets[:, 1], dets[:, 0]))]
-        video, frame, label = (dets[:, i].astype(np.int64) for i in range(3))
-        boxes = dets[:, 4:8]
-        if len(dets):
-            keep = self._frame_nms(video, frame, label, boxes)
-            video, frame, label, dets, boxes = (a[keep] for a in (video, frame, label, dets,
-                                                                  boxes))
-        # One stream per (video, class): labels are shifted to start at 0.
-        low = label.min(initial=0)
-        stream = video * (label.max(initial=0) - low + 1) + (label - low)
-        return _Rows(video, frame, label, stream, dets[:, 3], boxes)
-
-    def _frame_nms(self, video: np.ndarray, frame: np.ndarray, label: np.ndarray,
+    def _nms_boxes(self, video: np.ndarray, frame: np.ndarray, label: np.ndarray,
                    boxes: np.ndarray) -> np.ndarray:
-        """(N,) bool: the rows that per-class NMS and the per-class cap keep in every frame.
-
-        Rows come sorted by video, frame, label and decreasing score. Only classes with two
-        detections in a frame are touched.
-        """
-        class_start = run_starts(video, frame, label)
-        size = run_stops(class_start, len(label)) - class_start
-        crowded = size > 1
-        if not crowded.any():
-            return np.ones(len(label), dtype=bool)
-        size = size[crowded]
-        rank = group_ranks(size)
-        rows = np.repeat(class_start[crowded], size) + rank
-        # Every row paired with each better row of its class and frame.
-        earlier = np.repeat(rows - rank, rank) + group_ranks(rank)
-        later = np.repeat(rows, rank)
-        shifted = _shift_classes_apart(video, frame, label, boxes)
-        overlaps = paired_iou(shifted[earlier], shifted[later],
-                              self.protocol == 'act') > self.frame_nms_thr
-        rank_of_row = np.zeros(len(label), dtype=np.int64)
-        rank_of_row[rows] = rank
-        keep = _greedy_survivors(len(label), rank_of_row, earlier[overlaps], later[overlaps])
-        kept = keep[rows]
-        kept_before = np.cumsum(kept) - kept
-        kept_rank = kept_before - np.repeat(kept_before[np.cumsum(size) - size], size)
-        keep[rows] = kept & (kept_rank < self.max_per_frame)
-        return keep
+        """The boxes shifted apart by class (:func:`_shift_classes_apart`): the floats that
+        one NMS call over all classes of a frame compares, as online linking of one video
+        at a time runs it."""
+        return _shift_classes_apart(video, frame, label, boxes)
 
     def _link(self, rows: _Rows) -> np.ndarray:
         """(N,) the track of each detection; tracks are numbered by birth (frame, then row).
@@ -320,26 +447,10 @@ class TubeLinker:
         # A track spanning fewer than min_length frames cannot yield a tube.
         long = np.repeat(tracks.span >= self.min_length, tracks.size)
         dense = _Dense(rows, tracks.rows[long], tracks.track[long])
-        on = _viterbi_on(dense.score - self.trim_score, dense.starts, dense.lengths,
-                         self.trim_score > 0, self.switch_penalty)
-        start, stop = _runs(on, dense.starts)
-        detected_before = np.concatenate(([0], np.cumsum(dense.detected)))
-        ok = ((stop - start >= self.min_length)
-              & (detected_before[stop] > detected_before[start]))
-        start, stop = start[ok], stop[ok]
+        start, stop, detected_before = self._action_segments(dense.score, dense.detected,
+                                                             dense.starts, dense.lengths)
         score = _detected_means(dense.score, dense.detected, detected_before, start, stop)
         return start, stop, dense.track[start], score, dense.rows
-
-    def _tube_nms(self, dense: np.ndarray, start: np.ndarray, stop: np.ndarray,
-                  video: np.ndarray, label: np.ndarray, score: np.ndarray) -> np.ndarray:
-        """(S,) bool: the tubes that survive tube NMS among the tubes of their video and
-        class (contiguous in the input, in listing order)."""
-        if self.tube_nms_thr is None:
-            return np.ones(len(score), dtype=bool)
-        group = np.zeros(len(score), dtype=np.int64)
-        group[run_starts(video, label)[1:]] = 1
-        return grouped_tube_nms(TubeStack(dense, start, stop - start), score, np.cumsum(group),
-                                self.tube_nms_thr, self.protocol)
 
 
 class _Tracks:

@@ -19,33 +19,16 @@ paths that the one-at-a-time search would take next without recomputing anything
 taken in one pass (see :meth:`ViterbiTubeLinker._take_paths`), and only the streams whose
 next path is not yet known are searched again.
 """
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from .nms import grouped_tube_nms
-from .overlaps import (
-    Tube,
-    TubeStack,
-    check_protocol,
-    group_ranks,
-    paired_iou,
-    run_starts,
-    run_stops,
-)
-from .tube_linking import _viterbi_on
+from .overlaps import Tube, group_ranks, run_starts, run_stops
+from .tube_linking import TubeLinkerBase, _Rows
 
-
-class _Nodes(NamedTuple):
-    """The detections that may be linked, in path-search order: by frame, then video,
-    label, decreasing score and input order; (N,) arrays, boxes (N, 4). ``stream``
-    numbers the (video, label) pairs."""
-    video: np.ndarray
-    frame: np.ndarray
-    label: np.ndarray
-    stream: np.ndarray
-    score: np.ndarray
-    boxes: np.ndarray
+# The detections that may be linked, in path-search order: by frame, then video, label,
+# decreasing score and input order.
+_Nodes = _Rows
 
 
 class _Links(NamedTuple):
@@ -57,7 +40,7 @@ class _Links(NamedTuple):
     gain: np.ndarray
 
 
-class ViterbiTubeLinker:
+class ViterbiTubeLinker(TubeLinkerBase):
     r"""Link per-frame detections into action tubes by Gkioxari & Malik's Viterbi search.
 
     **Path score.** Per video and class ``c``, the detections of class ``c`` (after
@@ -112,8 +95,9 @@ class ViterbiTubeLinker:
     detections; about 20 with 10 random, overlapping boxes of one class in every frame).
     Memory: O(detections + links).
 
-    Defaults: every setting it shares with :class:`TubeLinker` has TubeLinker's value, so
-    that comparing the two measures the search, not the settings.
+    Defaults: every setting it shares with :class:`TubeLinker` has TubeLinker's value
+    (:class:`~point3d_mm.evaluation.functional.tube_linking.TubeLinkerBase`), so that
+    comparing the two measures the search, not the settings.
 
     Args:
         score_thr: Detections scored below are ignored. Low-scored detections are mostly
@@ -143,7 +127,7 @@ class ViterbiTubeLinker:
         tube_nms_thr: Tube NMS threshold per video and class (tube IoU of ``protocol``);
             None for none. Removing a path's detections does not remove boxes beside them
             that the frame NMS kept, which can form a second, overlapping tube.
-        protocol: Box convention for IoUs, ``'act'`` (+1) or ``'voc'``.
+        protocol: As in :class:`TubeLinkerBase`.
     """
 
     def __init__(self,
@@ -159,90 +143,19 @@ class ViterbiTubeLinker:
                  min_length: int = 3,
                  tube_nms_thr: Optional[float] = 0.3,
                  protocol: str = 'act') -> None:
-        check_protocol(protocol)
-        if max_gap < 0 or min_length < 1 or max_per_frame < 1:
-            raise ValueError('ViterbiTubeLinker: need max_gap >= 0, min_length >= 1 and '
-                             f'max_per_frame >= 1; got {max_gap}, {min_length}, '
-                             f'{max_per_frame}')
-        if iou_weight < 0 or score_product_weight < 0 or switch_penalty < 0:
-            raise ValueError('ViterbiTubeLinker: iou_weight, score_product_weight and '
-                             'switch_penalty must be >= 0; got '
-                             f'{iou_weight}, {score_product_weight}, {switch_penalty}')
-        self.score_thr = score_thr
-        self.frame_nms_thr = frame_nms_thr
-        self.max_per_frame = max_per_frame
-        self.iou_weight = iou_weight
+        if score_product_weight < 0:
+            raise ValueError('ViterbiTubeLinker: score_product_weight must be >= 0; got '
+                             f'{score_product_weight}')
         self.score_product_weight = score_product_weight
-        self.link_iou_thr = link_iou_thr
-        self.max_gap = max_gap
-        self.trim_score = trim_score
-        self.switch_penalty = switch_penalty
-        self.min_length = min_length
-        self.tube_nms_thr = tube_nms_thr
-        self.protocol = protocol
+        super().__init__(score_thr, frame_nms_thr, max_per_frame, iou_weight, link_iou_thr,
+                         max_gap, trim_score, switch_penalty, min_length, tube_nms_thr,
+                         protocol)
 
-    def __call__(self, detections: np.ndarray) -> List[Tube]:
-        """Link the detections of one video.
-
-        Args:
-            detections: (N, 7) rows ``frame, label, score, x1, y1, x2, y2`` or (N, 8) rows
-                with a leading ``video_index`` (ignored), frames 1-based.
-
-        Returns:
-            Tubes ``(label, score, (L, 5) frame, x1, y1, x2, y2)`` with consecutive frames,
-            best first.
-        """
-        dets = _check(detections, (7, 8), 'detections must be (N, 7) rows frame, label, '
-                      'score, x1, y1, x2, y2 or (N, 8) with a leading video index')
-        if not len(dets):
-            return []
-        dets = np.column_stack([np.zeros(len(dets)), dets[:, -7:]])
-        return self._link_all(dets, 1)[0]
-
-    def link_videos(self, detections: np.ndarray,
-                    videos: Sequence[str]) -> Dict[str, List[Tube]]:
-        """Link the detections of many videos.
-
-        Args:
-            detections: (D, 8) rows ``video_index, frame, label, score, x1, y1, x2, y2``.
-            videos: Names indexed by ``video_index``.
-
-        Returns:
-            ``{video: tubes}`` for every video with detections.
-        """
-        dets = _check(detections, (8,), 'detections must be (D, 8) rows video_index, '
-                      'frame, label, score, x1, y1, x2, y2')
-        if not len(dets):
-            return {}
-        index = dets[:, 0].astype(np.int64)
-        if index.min() < 0 or index.max() >= len(videos):
-            raise ValueError(f'ViterbiTubeLinker: video index {int(index.max())} or '
-                             f'{int(index.min())} is outside the {len(videos)} videos named')
-        indices, dets[:, 0] = np.unique(index, return_inverse=True)
-        linked = self._link_all(dets, len(indices))
-        return {videos[iv]: tubes for iv, tubes in zip(indices.tolist(), linked)}
-
-    def _link_all(self, dets: np.ndarray, num_videos: int) -> List[List[Tube]]:
-        """Tubes of each of ``num_videos`` videos from their (D, 8) detections, videos
-        numbered 0..num_videos-1."""
-        nodes = self._nodes(dets[dets[:, 3] >= self.score_thr])
-        links = self._links(nodes)
-        path = self._search(nodes, links)
+    def _link_rows(self, rows: _Rows, num_videos: int) -> List[List[Tube]]:
+        by_frame = np.argsort(rows.frame, kind='stable')
+        nodes = _Nodes(*(a[by_frame] for a in rows))
+        path = self._search(nodes, self._links(nodes))
         return self._tubes(nodes, path, num_videos)
-
-    def _nodes(self, dets: np.ndarray) -> _Nodes:
-        """The (D, 8) detections after per frame and class NMS and cap, in search order."""
-        order = np.lexsort((-dets[:, 3], dets[:, 2], dets[:, 1], dets[:, 0]))
-        dets = dets[order]
-        if len(dets):
-            dets = dets[_grouped_nms(run_starts(dets[:, 0], dets[:, 1], dets[:, 2]),
-                                     dets[:, 4:8], self.frame_nms_thr, self.max_per_frame,
-                                     self.protocol == 'act')]
-        dets = dets[np.argsort(dets[:, 1], kind='stable')]  # frame first
-        video, frame, label = (dets[:, i].astype(np.int64) for i in range(3))
-        low = label.min(initial=0)
-        stream = video * (label.max(initial=0) - low + 1) + (label - low)
-        return _Nodes(video, frame, label, stream, dets[:, 3], dets[:, 4:8])
 
     def _links(self, nodes: _Nodes) -> _Links:
         """Every allowed link between two detections of one stream (class docstring)."""
@@ -338,24 +251,15 @@ class ViterbiTubeLinker:
         if dense is None:
             return out
         rows, score, detected, starts, lengths, owner = dense
-        on = _viterbi_on(score - self.trim_score, starts, lengths, self.trim_score > 0,
-                         self.switch_penalty)
-        start, stop = _segments(on, starts)
-        detected_before = np.concatenate(([0], np.cumsum(detected)))
+        start, stop, detected_before = self._action_segments(score, detected, starts, lengths)
         count = detected_before[stop] - detected_before[start]
-        ok = (stop - start >= self.min_length) & (count > 0)
-        start, stop, count = start[ok], stop[ok], count[ok]
         # Summed segment by segment, so that a tube's score does not depend on the other
         # videos linked with it.
         bounds = np.column_stack([detected_before[start], detected_before[stop]]).ravel()
         sums = np.add.reduceat(np.append(score[detected], 0.0), bounds)[::2]
         tube_score = sums / count
         video, label = nodes.video[owner[start]], nodes.label[owner[start]]
-        kept = np.ones(len(start), dtype=bool)
-        if self.tube_nms_thr is not None and len(start):
-            group = np.unique(video * (label.max() + 1) + label, return_inverse=True)[1]
-            kept = grouped_tube_nms(TubeStack(rows, start, stop - start), tube_score,
-                                    group.reshape(-1), self.tube_nms_thr, self.protocol)
+        kept = self._tube_nms(rows, start, stop, video, label, tube_score)
         # Best first; ties by label, first frame, then the order the paths were found.
         final = np.lexsort((path[owner[start]], rows[start, 0], label, -tube_score, video))
         for i in final[kept[final]].tolist():
@@ -469,63 +373,3 @@ def _dense(nodes: _Nodes, samples: np.ndarray, owner: np.ndarray):
     dense[gap] = values[left[gap]] + weight * (values[right[gap]] - values[left[gap]])
     rows = np.column_stack([dense_frame.astype(np.float64), dense[:, :4]])
     return rows, dense[:, 4], detected, starts, lengths, samples[left]
-
-
-def _segments(on: np.ndarray, starts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """(R,) start and stop of every run of True in ``on`` (D,) within one of the paths
-    starting at ``starts``."""
-    boundary = np.zeros(len(on) + 1, dtype=bool)
-    boundary[starts] = True
-    boundary[-1] = True
-    before = np.concatenate(([False], on[:-1])) & ~boundary[:-1]
-    after = np.concatenate((on[1:], [False])) & ~boundary[1:]
-    return np.flatnonzero(on & ~before), np.flatnonzero(on & ~after) + 1
-
-
-def _grouped_nms(group_start: np.ndarray, boxes: np.ndarray, iou_thr: float, cap: int,
-                 plus_one: bool) -> np.ndarray:
-    """(N,) bool: greedy NMS within consecutive groups of rows sorted best first, then the
-    best ``cap`` survivors of each group: :func:`~.nms.nms2d` on every group at once.
-
-    Rows are compared only with rows of their own group: (earlier, later) pairs.
-    """
-    size = run_stops(group_start, len(boxes)) - group_start
-    rank = group_ranks(size)
-    kept = np.ones(len(boxes), dtype=bool)
-    pairs = np.repeat(rank, rank)
-    later = np.repeat(np.arange(len(boxes)), rank)
-    earlier = later - rank[later] + group_ranks(rank)
-    if len(later):
-        over = paired_iou(boxes[earlier], boxes[later], plus_one) > iou_thr
-        earlier, later, pairs = earlier[over], later[over], pairs[over]
-        by_rank = np.argsort(pairs, kind='stable')
-        earlier, later, pairs = earlier[by_rank], later[by_rank], pairs[by_rank]
-        bounds = np.searchsorted(pairs, np.arange(int(size.max()) + 1)).tolist()
-        for r in range(1, len(bounds) - 1):
-            lo, hi = bounds[r], bounds[r + 1]
-            kept[later[lo:hi][kept[earlier[lo:hi]]]] = False
-    kept_before = np.cumsum(kept) - kept
-    kept_rank = kept_before - np.repeat(kept_before[group_start], size)
-    return kept & (kept_rank < cap)
-
-
-def _check(detections, widths: Tuple[int, ...], shape_message: str) -> np.ndarray:
-    """Detections as a float64 array of one of ``widths`` columns, or one clear error."""
-    try:
-        dets = np.array(detections, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f'ViterbiTubeLinker: {shape_message}; got a '
-                         f'{type(detections).__name__} that is not numbers') from None
-    if dets.size == 0:
-        return np.zeros((0, widths[-1]))
-    if dets.ndim != 2 or dets.shape[1] not in widths:
-        raise ValueError(f'ViterbiTubeLinker: {shape_message}; got shape {dets.shape}')
-    if not np.isfinite(dets).all():
-        row = int(np.flatnonzero(~np.isfinite(dets).all(axis=1))[0])
-        raise ValueError(f'ViterbiTubeLinker: detection row {row} holds NaN or infinity')
-    ids = dets[:, :dets.shape[1] - 5]  # video index (if any), frame, label
-    if (ids != np.round(ids)).any() or (ids < 0).any():
-        row = int(np.flatnonzero(((ids != np.round(ids)) | (ids < 0)).any(axis=1))[0])
-        raise ValueError(f'ViterbiTubeLinker: detection row {row} has a video index, frame '
-                         'or label that is not a non-negative integer')
-    return dets
