@@ -5,9 +5,11 @@ Protocol (``configs/ablation/point3d_synthetic_ablation.py``, rows and tables in
 training + 60 held-out videos, 64x64 frames, written here on first use), T = 8 at stride 2,
 8 clips a step, 2000 iterations (learning rate /10 at 1500 and 1800), one thread, tested on
 every frame of the held-out videos. Each row changes one thing; each runs with seeds 0, 1
-and 2. The whole grid is 51 runs (17 rows), about 6 hours of a free 2-core machine running two
-runners (one per core, e.g. ``--seeds 0 1`` and ``--seeds 2``); docs/ablation_results/
-tables.md has the measured time of a run. ::
+and 2. A full-model run takes about 14 CPU minutes (0.4 s an iteration and a 1-minute test,
+one thread of a 2-core AVX-512 host); the rows without the 3D Head cost less, Table 4's cost
+grows with T (T = 32 about 4 runs' worth). The whole grid, 51 runs (17 rows), is about 13
+CPU hours: about 6.5 hours of a free 2-core machine running two runners (one per core, e.g.
+``--seeds 0 1`` and ``--seeds 2``); docs/ablation_results/tables.md has each row's time. ::
 
     python tools/analysis/run_ablation.py                     # the grid; resumes where it was
     python tools/analysis/run_ablation.py --rows full         # the full model's seeds only
