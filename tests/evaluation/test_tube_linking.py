@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 from mmaction.registry import TASK_UTILS
 
-from point3d_mm.evaluation.functional import TubeLinker, tube_iou, video_ap, viterbi_trim
+from point3d_mm.evaluation.functional import (
+    TubeLinker,
+    ViterbiTubeLinker,
+    tube_iou,
+    video_ap,
+    viterbi_trim,
+)
 
 
 def _track(frames, x0, vx, y0=60.0, size=(40.0, 80.0)):
@@ -115,3 +121,25 @@ def test_viterbi_trimming():
     (label, score, trimmed), = TubeLinker(trim_score=0.3, switch_penalty=0.5)(dets)
     np.testing.assert_array_equal(trimmed[:, 0], np.arange(3, 8))
     assert score == pytest.approx(np.mean(scores[2:7]))
+
+
+@pytest.mark.parametrize('linker_class', [TubeLinker, ViterbiTubeLinker])
+def test_both_linkers_check_input_and_settings_alike(linker_class):
+    """The checks live in TubeLinkerBase; each linker names itself in its errors."""
+    name = linker_class.__name__
+    box = [10.0, 10.0, 50.0, 90.0]
+    linker = linker_class()
+    with pytest.raises(ValueError, match=rf'^{name}: detection row 1 holds NaN'):
+        linker(np.array([[1, 0, 0.5, *box], [2, 0, np.nan, *box]]))
+    with pytest.raises(ValueError, match=rf'^{name}: detection row 0 has a frame or label '):
+        linker(np.array([[1, -1, 0.5, *box]]))
+    with pytest.raises(ValueError, match=rf'^{name}: video index 2 or 2 is outside the 2 '):
+        linker.link_videos(np.array([[2, 1, 0, 0.5, *box]]), ['a', 'b'])
+    with pytest.raises(ValueError, match=rf'^{name}: need max_gap >= 0 \(got -1\), '
+                       r'min_length >= 1 \(got 0\)$'):
+        linker_class(max_gap=-1, min_length=0)
+    # A negative video index names a video from the end, as list indexing does.
+    rows = np.array([[-1, frame, 0, 0.9, *box] for frame in (1, 2, 3)])
+    tubes = linker_class(min_length=1).link_videos(rows, ['a', 'b'])
+    assert list(tubes) == ['b'] and len(tubes['b']) == 1
+    assert tubes['b'][0][2].tolist() == [[frame, *box] for frame in (1.0, 2.0, 3.0)]
