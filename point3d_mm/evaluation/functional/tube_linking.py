@@ -108,17 +108,13 @@ class TubeLinkerBase:
             (f'switch_penalty >= 0 (got {switch_penalty})', switch_penalty >= 0)) if not ok]
         if wrong:
             raise ValueError(f'{type(self).__name__}: need {", ".join(wrong)}')
-        self.score_thr = score_thr
-        self.frame_nms_thr = frame_nms_thr
-        self.max_per_frame = max_per_frame
-        self.iou_weight = iou_weight
-        self.link_iou_thr = link_iou_thr
-        self.max_gap = max_gap
-        self.trim_score = trim_score
-        self.switch_penalty = switch_penalty
-        self.min_length = min_length
-        self.tube_nms_thr = tube_nms_thr
-        self.protocol = protocol
+        # Grouped by the step they set: preparation, linking, trimming, tube NMS.
+        self.score_thr, self.frame_nms_thr, self.max_per_frame = (score_thr, frame_nms_thr,
+                                                                  max_per_frame)
+        self.iou_weight, self.link_iou_thr, self.max_gap = iou_weight, link_iou_thr, max_gap
+        self.trim_score, self.switch_penalty, self.min_length = (trim_score, switch_penalty,
+                                                                 min_length)
+        self.tube_nms_thr, self.protocol = tube_nms_thr, protocol
 
     def __call__(self, detections: np.ndarray) -> List[Tube]:
         """Link the detections of one video.
