@@ -25,7 +25,7 @@ from typing import Dict, Tuple
 
 import mmengine
 
-# point3d_mm (the steps, point3d_mm.apis.demo_pipeline) is imported once the run needs it:
+# point3d_mm (the steps, point3d_mm.analysis.demo_pipeline) is imported once the run needs it:
 # importing it loads torch and the OpenMMLab stack (seconds, 400 MB), which a run that stops
 # at a lock or reuses its data never needs.
 
@@ -144,7 +144,7 @@ def prepare_data(data_root: str, recipe: Dict, fresh: bool) -> Tuple[int, bool]:
                 f'run_demo.py: {data_root} must be regenerated (other recipe, or --fresh) but '
                 f'another run_demo.py is training or testing on it ({data_root}.users.lock is '
                 'held); wait for it to finish, or pass another --data-root')
-        from point3d_mm.apis.demo_pipeline import check_replaceable, generate_data
+        from point3d_mm.analysis.demo_pipeline import check_replaceable, generate_data
         try:
             check_replaceable(data_root)
         except ValueError as error:  # it holds files that are not ours
@@ -170,7 +170,7 @@ def main(argv=None) -> None:
 
     step('1/4 synthetic dataset')
     data_lock, regenerated = prepare_data(args.data_root, recipe, args.fresh)
-    from point3d_mm.apis.demo_pipeline import DemoSteps, StepRecords
+    from point3d_mm.analysis.demo_pipeline import DemoSteps, StepRecords
     steps = DemoSteps(ROOT, args.config, args.work_dir, args.data_root,
                       locks=(work_lock, data_lock))
     step('2/4 training (mim train)')

@@ -1,4 +1,4 @@
-"""The ablation grid: its rows and configs (point3d_mm.apis.ablation), the tables of mean ± sd,
+"""The ablation grid: its rows and configs (point3d_mm.analysis.ablation), the tables of mean ± sd,
 and tools/analysis/run_ablation.py end to end (train, test, result files, resume)."""
 import json
 import os
@@ -9,7 +9,7 @@ from mmaction.registry import MODELS
 from mmengine.config import Config
 from tool_helpers import load_tool
 
-from point3d_mm.apis import ablation
+from point3d_mm.analysis import ablation
 
 run_ablation = load_tool('analysis/run_ablation.py')
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

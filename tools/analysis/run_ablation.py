@@ -1,7 +1,7 @@
 """Run the ablation grid: Tables 3 and 4, the TWA logits and the fast 3D Head, 3 seeds each.
 
 Protocol (``configs/ablation/point3d_synthetic_ablation.py``, rows and tables in
-:mod:`point3d_mm.apis.ablation`): the demo's tiny Point3D on its own synthetic set (600
+:mod:`point3d_mm.analysis.ablation`): the demo's tiny Point3D on its own synthetic set (600
 training + 60 held-out videos, 64x64 frames, written here on first use), T = 8 at stride 2,
 8 clips a step, 2000 iterations (learning rate /10 at 1500 and 1800), one thread, tested on
 every frame of the held-out videos. Each row changes one thing; each runs with seeds 0, 1
@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 
-from point3d_mm.apis import ablation
+from point3d_mm.analysis import ablation
 from point3d_mm.utils.fileio import atomic_write, dump_json
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
