@@ -31,11 +31,14 @@ demo: env
 clean-demo:
 	rm -rf work_dirs/demo data/synthetic
 
-# The offline kit for the GPU machine (tools/device/build_gpu_kit.py; docs/get_started.md).
+# The offline kit for a GPU machine whose image's packages IMAGE lists
+# (tools/device/build_gpu_kit.py; docs/get_started.md).
 KIT ?= .gpu_kit
+IMAGE ?= tools/device/example_image_packages.txt
 gpu-kit: env
-	$(PY) tools/device/build_gpu_kit.py --out $(KIT)
+	$(PY) tools/device/build_gpu_kit.py --image $(IMAGE) --out $(KIT)
 
-# The device check rehearsed on CPU from the kit alone (tools/device/rehearse.sh; minutes).
+# The device check rehearsed on CPU from the kit alone, under a Python of the image's version
+# (found, or REHEARSAL_PYTHON=...); writes docs/gpu_rehearsal.json (tools/device/rehearse.sh).
 gpu-rehearsal: gpu-kit
-	KIT=$(KIT) tools/device/rehearse.sh
+	KIT=$(KIT) REHEARSAL_PYTHON=$(REHEARSAL_PYTHON) tools/device/rehearse.sh
