@@ -10,8 +10,8 @@ from mmengine.dist import get_dist_info
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from ..apis.inference import linker_config
 from ..datasets.transforms import LoadClipFrames
+from ..evaluation import linker_config
 from ..utils.fileio import atomic_write
 from ..visualization import (
     AnnotatedVideoWriter,

@@ -2,6 +2,7 @@
 (``reference_tube_linker.py``): same labels, scores, frames and order, boxes to 1e-6, on
 random and adversarial inputs and under many settings."""
 import ast
+import glob
 import importlib.util
 import os.path as osp
 
@@ -244,13 +245,16 @@ def test_stacked_tube_iou_and_tube_nms_match_the_reference(protocol):
                     == reference.tube_nms(tubes, scores, thr, protocol).tolist())
 
 
-def test_the_linker_and_its_helpers_import_numpy_only():
+def test_the_linkers_and_their_helpers_import_numpy_only():
     folder = osp.dirname(functional.__file__)
-    for name in ('tube_linking.py', 'nms.py', 'overlaps.py'):
-        with open(osp.join(folder, name)) as f:
+    files = [osp.join(folder, 'nms.py'), osp.join(folder, 'overlaps.py')] + sorted(
+        glob.glob(osp.join(folder, 'linking', '*.py')))
+    assert len(files) >= 6  # the package: __init__, base, online, trimming, viterbi
+    for path in files:
+        with open(path) as f:
             tree = ast.parse(f.read())
         imported = {alias.name.split('.')[0] for node in ast.walk(tree)
                     if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module.split('.')[0] for node in ast.walk(tree)
                      if isinstance(node, ast.ImportFrom) and node.level == 0}
-        assert imported <= {'numpy', 'typing'}, (name, imported)
+        assert imported <= {'math', 'numbers', 'numpy', 'typing'}, (path, imported)

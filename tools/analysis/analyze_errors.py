@@ -104,7 +104,7 @@ def load_inputs(args: argparse.Namespace):
               f'{args.split}')
     tubes = read('tubes', args.tubes, load_tubes) if args.tubes else dets.tubes
     if tubes is None and args.link_tubes:
-        from point3d_mm.evaluation.functional.tube_linking import TubeLinker
+        from point3d_mm.evaluation.functional import TubeLinker
         tubes = TubeLinker().link_videos(detections, videos)
     return gt, videos, detections, tubes
 

@@ -57,6 +57,8 @@ FRAME_PROTOCOLS: Tuple[str, ...] = PROTOCOLS + ('yowov3',)
 MULTISPORTS_SKIPPED_LABELS: Tuple[str, ...] = (
     'aerobic kick jump', 'aerobic off axis jump', 'aerobic butterfly jump',
     'aerobic balance turn', 'basketball save', 'basketball jump ball')
+#: The spatio-temporal IoU thresholds of the video-mAPs that ACT, MOC and YOWO report.
+VIDEO_THRS: Tuple[float, ...] = (0.1, 0.2, 0.5, 0.75)
 #: The thresholds averaged into video-mAP@0.5:0.95, written as ACT writes them.
 VIDEO_AVERAGE_THRS: Tuple[float, ...] = tuple(0.5 + 0.05 * i for i in range(10))
 #: Tube NMS threshold that ``ACT.py`` applies per video and class before video-AP.
@@ -125,7 +127,7 @@ def frame_ap(gt: Mapping, detections: np.ndarray, videos: Sequence[str],
         raise ValueError(f'frames must be one of {FRAME_SETS}, got {frames!r}')
     labels = list(gt['labels'])
     num_classes = len(labels)
-    gt_label, gt_video, gt_frame, gt_boxes = _gt_frame_boxes(gt, videos)
+    gt_label, gt_video, gt_frame, gt_boxes = ground_truth_boxes(gt, videos)
     dets = check_rows(detections, len(videos), num_classes)
     det_video, det_frame, det_label = (dets[:, i].astype(np.int64) for i in range(3))
 
@@ -143,11 +145,11 @@ def frame_ap(gt: Mapping, detections: np.ndarray, videos: Sequence[str],
 
     rank = _descending_order(dets[:, 3])
     det_label = det_label[rank]
-    det_idx, gt_idx = _frame_pairs(det_label, gt_first[rank], gt_count[rank], gt_order,
-                                   gt_label)
+    det_idx, gt_idx = _same_class_pairs(det_label, gt_first[rank], gt_count[rank], gt_order,
+                                        gt_label)
     ious = paired_iou(dets[rank[det_idx], 4:8], gt_boxes[gt_idx], plus_one=protocol == 'act')
     det_idx, gt_idx, ious = _order_candidates(det_idx, gt_idx, ious)
-    is_tp = _match(det_idx, gt_idx, ious, len(dets), iou_thr, protocol) >= 0
+    is_tp = match_ranked(det_idx, gt_idx, ious, len(dets), iou_thr, protocol) >= 0
 
     counted = np.ones(len(gt_label), dtype=bool)
     if protocol == 'yowov3':  # ground truth of a frame without any detection is not counted
@@ -159,8 +161,8 @@ def frame_ap(gt: Mapping, detections: np.ndarray, videos: Sequence[str],
     by_class = _by_class(det_label, num_classes)
     ap = np.array([average_precision(is_tp[members], num_gt[c], protocol)
                    for c, members in enumerate(by_class)])
-    ap[_excluded(labels, protocol, exclude_labels)] = np.nan
-    return dict(labels=labels, ap=ap, mAP=_nanmean(ap), num_gt=num_gt, num_det=num_det)
+    ap[excluded_classes(labels, protocol, exclude_labels)] = np.nan
+    return dict(labels=labels, ap=ap, mAP=mean_over_scored(ap), num_gt=num_gt, num_det=num_det)
 
 
 def video_ap(gt: Mapping, tubes: Mapping[str, Sequence[Tube]], videos: Sequence[str],
@@ -211,18 +213,18 @@ def video_ap(gt: Mapping, tubes: Mapping[str, Sequence[Tube]], videos: Sequence[
         pairs = slice(pair_bounds[c], pair_bounds[c + 1])
         class_det, class_gt = det_idx[pairs] - det_start[c], gt_idx[pairs] - gt_start[c]
         for thr in all_thrs:
-            is_tp = _match(class_det, class_gt, ious[pairs], num_det[c], thr, protocol) >= 0
+            is_tp = match_ranked(class_det, class_gt, ious[pairs], num_det[c], thr, protocol) >= 0
             ap[thr][c] = average_precision(is_tp, num_gt[c], protocol)
-    excluded = _excluded(labels, protocol, exclude_labels)
+    excluded = excluded_classes(labels, protocol, exclude_labels)
     for values in ap.values():
         values[excluded] = np.nan
 
     result_ap = {f'{thr:g}': ap[thr] for thr in thrs}
-    result_map = {name: _nanmean(values) for name, values in result_ap.items()}
+    result_map = {name: mean_over_scored(values) for name, values in result_ap.items()}
     if average:
         name = f'{min(average):g}:{max(average):g}'
         result_ap[name] = np.mean([ap[thr] for thr in average], axis=0)
-        result_map[name] = float(np.mean([_nanmean(ap[thr]) for thr in average]))
+        result_map[name] = float(np.mean([mean_over_scored(ap[thr]) for thr in average]))
     return dict(labels=labels, ap=result_ap, mAP=result_map, num_gt=num_gt, num_det=num_det)
 
 
@@ -264,8 +266,8 @@ def class_agnostic(gt: Mapping, detections: np.ndarray) -> Tuple[Dict, np.ndarra
     return merged_gt, merged
 
 
-def _gt_tubes(gt: Mapping, videos: Sequence[str]
-              ) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
+def ground_truth_tubes(gt: Mapping, videos: Sequence[str]
+                       ) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
     """The ground-truth tubes of the videos, video by video in the order of ``gttubes``
     (which decides ties in IoU as in the reference codes): G (L, 5) arrays and their (G,)
     labels and video indices."""
@@ -279,11 +281,11 @@ def _gt_tubes(gt: Mapping, videos: Sequence[str]
     return tubes, np.array(labels, dtype=np.int64), np.array(video_index, dtype=np.int64)
 
 
-def _gt_frame_boxes(gt: Mapping, videos: Sequence[str]
-                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def ground_truth_boxes(gt: Mapping, videos: Sequence[str]
+                       ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The ground-truth tubes as boxes: labels, video indices, frames (G,), boxes (G, 4), in
-    the order of :func:`_gt_tubes`."""
-    tubes, labels, video_index = _gt_tubes(gt, videos)
+    the order of :func:`ground_truth_tubes`."""
+    tubes, labels, video_index = ground_truth_tubes(gt, videos)
     lengths = [len(t) for t in tubes]
     rows = np.concatenate(tubes) if tubes else np.zeros((0, 5))
     return (np.repeat(labels, lengths), np.repeat(video_index, lengths),
@@ -294,7 +296,7 @@ def _gt_tube_stack(gt: Mapping, videos: Sequence[str]
                    ) -> Tuple[TubeStack, np.ndarray, np.ndarray]:
     """The ground-truth tubes of the videos by class, then video, then their order in
     ``gttubes``: the tubes and their (G,) labels and video indices."""
-    tubes, labels, video_index = _gt_tubes(gt, videos)
+    tubes, labels, video_index = ground_truth_tubes(gt, videos)
     order = np.lexsort((np.arange(len(labels)), video_index, labels))
     return TubeStack.of([tubes[i] for i in order.tolist()]), labels[order], video_index[order]
 
@@ -371,8 +373,8 @@ def _place_ranges(sorted_places: np.ndarray, places: np.ndarray, num_places: int
     return first, np.searchsorted(sorted_places, places, side='right') - first
 
 
-def _frame_pairs(det_label: np.ndarray, gt_first: np.ndarray, gt_count: np.ndarray,
-                 gt_order: np.ndarray, gt_label: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def _same_class_pairs(det_label: np.ndarray, gt_first: np.ndarray, gt_count: np.ndarray,
+                      gt_order: np.ndarray, gt_label: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """All (detection, ground truth) pairs of the same class, video and frame.
 
     Args:
@@ -435,8 +437,8 @@ def _by_class(labels: np.ndarray, num_classes: int) -> List[np.ndarray]:
     return [order[bounds[c]:bounds[c + 1]] for c in range(num_classes)]
 
 
-def _match(det_idx: np.ndarray, gt_idx: np.ndarray, ious: np.ndarray, num_det: int,
-           iou_thr: float, protocol: str) -> np.ndarray:
+def match_ranked(det_idx: np.ndarray, gt_idx: np.ndarray, ious: np.ndarray, num_det: int,
+                 iou_thr: float, protocol: str) -> np.ndarray:
     """The ground truth matched to each ranked detection given their candidate pairs of the
     same class, ordered by detection, then decreasing IoU (see :func:`_order_candidates`).
 
@@ -467,14 +469,17 @@ def _match(det_idx: np.ndarray, gt_idx: np.ndarray, ious: np.ndarray, num_det: i
     return np.asarray(found, dtype=np.int64)
 
 
-def _excluded(labels: Sequence[str], protocol: str,
-              exclude_labels: Optional[Sequence[str]]) -> np.ndarray:
+def excluded_classes(labels: Sequence[str], protocol: str,
+                     exclude_labels: Optional[Sequence[str]]) -> np.ndarray:
+    """(C,) bool, the classes left out of the scores: ``exclude_labels`` by name, by default
+    mmaction2's :data:`MULTISPORTS_SKIPPED_LABELS` under ``'voc'`` and none otherwise."""
     if exclude_labels is None:
         exclude_labels = MULTISPORTS_SKIPPED_LABELS if protocol == 'voc' else ()
     return np.isin(np.asarray(labels, dtype=object), list(exclude_labels))
 
 
-def _nanmean(values: np.ndarray) -> float:
+def mean_over_scored(values: np.ndarray) -> float:
+    """The mean of the APs that are not ``nan`` (classes scored), ``nan`` when none is."""
     values = np.asarray(values, dtype=np.float64)
     return float(values[~np.isnan(values)].mean()) if np.any(~np.isnan(values)) else float('nan')
 

@@ -56,12 +56,12 @@ import numpy as np
 from .action_ap import (
     ACT_EVAL_TUBE_NMS_THR,
     FRAME_SETS,
-    _excluded,
-    _gt_frame_boxes,
-    _gt_tubes,
-    _match,
-    _nanmean,
     average_precision,
+    excluded_classes,
+    ground_truth_boxes,
+    ground_truth_tubes,
+    match_ranked,
+    mean_over_scored,
 )
 from .nms import tube_nms
 from .overlaps import Tube, check_protocol, paired_iou, tube_iou
@@ -126,15 +126,15 @@ def frame_errors(gt: Mapping, detections: np.ndarray, videos: Sequence[str],
     if frames not in FRAME_SETS:
         raise ValueError(f'frames must be one of {FRAME_SETS}, got {frames!r}')
     labels = list(gt['labels'])
-    gt_label, gt_video, gt_frame, gt_boxes = _gt_frame_boxes(gt, videos)
+    gt_label, gt_video, gt_frame, gt_boxes = ground_truth_boxes(gt, videos)
     dets = check_rows(detections, len(videos), len(labels))
-    gt_key, det_key = _frame_keys(np.column_stack([gt_video, gt_frame]),
-                                  dets[:, :2].astype(np.int64))
+    gt_key, det_key = frame_keys(np.column_stack([gt_video, gt_frame]),
+                                 dets[:, :2].astype(np.int64))
     scored = np.isin(det_key, gt_key) if frames == 'annotated' else np.ones(len(dets), bool)
     origin = np.flatnonzero(scored)
     origin = origin[np.argsort(-dets[origin, 3], kind='stable')]
-    pairs = _frame_pairs(det_key[origin], dets[origin, 4:8], gt_key, gt_boxes,
-                         plus_one=protocol == 'act')
+    pairs = frame_box_pairs(det_key[origin], dets[origin, 4:8], gt_key, gt_boxes,
+                            plus_one=protocol == 'act')
     result = _analyse(dets[origin, 2].astype(np.int64), gt_label, pairs, labels, iou_thr,
                       loc_thr, protocol, exclude_labels)
     det_kind = np.full(len(dets), NOT_SCORED, dtype=object)
@@ -173,7 +173,7 @@ def video_errors(gt: Mapping, tubes: Mapping[str, Sequence[Tube]], videos: Seque
     labels = list(gt['labels'])
     if nms_thr is None:
         nms_thr = ACT_EVAL_TUBE_NMS_THR if protocol == 'act' else 1.0
-    gt_tubes, gt_label, gt_video = _gt_tubes(gt, videos)
+    gt_tubes, gt_label, gt_video = ground_truth_tubes(gt, videos)
     det_label, det_score, det_video, det_tubes, det_origin = _det_tubes(
         tubes, videos, len(labels), nms_thr, protocol)
     rank = np.argsort(-det_score, kind='stable')
@@ -237,11 +237,11 @@ def _analyse(det_label: np.ndarray, gt_label: np.ndarray, pairs: Pairs, labels: 
     """
     num_classes = len(labels)
     same = det_label[pairs.det] == gt_label[pairs.gt]
-    matched = _match(pairs.det[same], pairs.gt[same], pairs.iou[same], len(det_label),
-                     iou_thr, protocol)
+    matched = match_ranked(pairs.det[same], pairs.gt[same], pairs.iou[same], len(det_label),
+                           iou_thr, protocol)
     kind, target = _classify(pairs, same, matched, iou_thr, loc_thr)
     num_gt = np.bincount(gt_label, minlength=num_classes)
-    excluded = _excluded(labels, protocol, exclude_labels)
+    excluded = excluded_classes(labels, protocol, exclude_labels)
 
     counts = {'tp': np.bincount(det_label[kind == TP], minlength=num_classes)}
     for code, name in enumerate(DET_KINDS[1:], start=1):
@@ -259,8 +259,8 @@ def _analyse(det_label: np.ndarray, gt_label: np.ndarray, pairs: Pairs, labels: 
                                   excluded)
     fewer_gt = num_gt - counts['missed_unexplained']
     fixed_ap['missed'] = _class_ap(det_label, matched >= 0, fewer_gt, protocol, excluded)
-    m_ap = _nanmean(ap)
-    fixed_map = {fix: _nanmean(values) for fix, values in fixed_ap.items()}
+    m_ap = mean_over_scored(ap)
+    fixed_map = {fix: mean_over_scored(values) for fix, values in fixed_ap.items()}
     return dict(labels=labels, protocol=protocol, iou_thr=float(iou_thr),
                 loc_thr=float(loc_thr), num_gt=num_gt,
                 num_det=np.bincount(det_label, minlength=num_classes), counts=counts,
@@ -353,7 +353,7 @@ def _class_ap(det_label: np.ndarray, is_tp: np.ndarray, num_gt: np.ndarray, prot
 
 
 # -------------------------------------------------------------------------- boxes
-def _frame_keys(gt_place: np.ndarray, det_place: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def frame_keys(gt_place: np.ndarray, det_place: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """One int64 key per (video, frame) of the (G, 2) ground-truth and (D, 2) detection
     places, equal exactly when the places are."""
     low = min(gt_place[:, 1].min(initial=0), det_place[:, 1].min(initial=0))
@@ -362,8 +362,8 @@ def _frame_keys(gt_place: np.ndarray, det_place: np.ndarray) -> Tuple[np.ndarray
             det_place[:, 0] * span + det_place[:, 1] - low)
 
 
-def _frame_pairs(det_key: np.ndarray, det_boxes: np.ndarray, gt_key: np.ndarray,
-                 gt_boxes: np.ndarray, plus_one: bool) -> Pairs:
+def frame_box_pairs(det_key: np.ndarray, det_boxes: np.ndarray, gt_key: np.ndarray,
+                    gt_boxes: np.ndarray, plus_one: bool) -> Pairs:
     """Every (ranked detection, ground-truth box) pair on the same video and frame, of any
     classes, found by sorting and searching rather than by a loop over frames."""
     gt_order = np.argsort(gt_key, kind='stable')

@@ -60,8 +60,47 @@ def paired_iou(boxes_a: np.ndarray, boxes_b: np.ndarray, plus_one: bool = False)
     extra = 1.0 if plus_one else 0.0
     width = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
     height = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    return _iou(width, height, _area(a, extra), _area(b, extra), extra)
+
+
+def overlapping_pairs(boxes: np.ndarray, first: np.ndarray, second: np.ndarray,
+                      iou_thr: float, plus_one: bool = False
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs ``(first[i], second[i])`` of rows of ``boxes`` whose IoU is at least
+    ``iou_thr``, and their IoUs: :func:`paired_iou` of ``boxes[first]`` and
+    ``boxes[second]`` (the same floats), filtered.
+
+    Computed on coordinate columns with areas once per box, and with ``iou_thr > 0`` pairs
+    apart in x are dropped before the rest is computed: for many pairs of few boxes (the
+    links of a path search) that costs far less than gathering (P, 4) boxes twice.
+
+    Args:
+        boxes: (N, 4) boxes ``x1, y1, x2, y2``.
+        first, second: (P,) row indices into ``boxes``.
+        iou_thr: Lowest IoU kept.
+        plus_one: As in :func:`iou2d`.
+
+    Returns:
+        (K,) the kept ``first`` and ``second`` and their (K,) IoUs, in input order.
+    """
+    extra = 1.0 if plus_one else 0.0
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, k], dtype=np.float64) for k in range(4))
+    area = (x2 - x1 + extra) * (y2 - y1 + extra)
+    width = np.minimum(x2[first], x2[second]) - np.maximum(x1[first], x1[second])
+    if iou_thr > 0:
+        near = width + extra > 0
+        first, second, width = first[near], second[near], width[near]
+    height = np.minimum(y2[first], y2[second]) - np.maximum(y1[first], y1[second])
+    iou = _iou(width, height, area[first], area[second], extra)
+    ok = iou >= iou_thr
+    return first[ok], second[ok], iou[ok]
+
+
+def _iou(width: np.ndarray, height: np.ndarray, area_a: np.ndarray, area_b: np.ndarray,
+         extra: float) -> np.ndarray:
+    """IoUs from the overlaps' widths and heights (before ``extra``) and the boxes' areas."""
     inter = np.maximum(width + extra, 0.0) * np.maximum(height + extra, 0.0)
-    return _safe_divide(inter, _area(a, extra) + _area(b, extra) - inter)
+    return _safe_divide(inter, area_a + area_b - inter)
 
 
 def tube_iou(tube_a: np.ndarray, tube_b: np.ndarray, protocol: str = 'act') -> float:

@@ -60,9 +60,9 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from ...utils.safe_pickle import safe_pickle_load
-from .action_ap import _gt_frame_boxes
+from .action_ap import ground_truth_boxes
 from .detection_io import load_frame_detections
-from .error_analysis import _frame_keys, _frame_pairs
+from .error_analysis import frame_box_pairs, frame_keys
 from .overlaps import Tube
 from .rows import align_rows, check_rows, split_videos
 
@@ -363,11 +363,11 @@ def _best_detections(gt: Mapping, dets: np.ndarray, videos: Sequence[str], shift
     overlaps it with IoU >= 0.5 (of its class if ``same_class``), and the label of the
     highest-scored such detection: (G,) bool, (G,) int64 labels (-1 for none), (G,) ground
     truth labels."""
-    gt_label, gt_video, gt_frame, gt_boxes = _gt_frame_boxes(gt, videos)
+    gt_label, gt_video, gt_frame, gt_boxes = ground_truth_boxes(gt, videos)
     det_place = dets[:, :2].astype(np.int64) + np.array([0, shift])
-    gt_key, det_key = _frame_keys(np.column_stack([gt_video, gt_frame]), det_place)
+    gt_key, det_key = frame_keys(np.column_stack([gt_video, gt_frame]), det_place)
     order = np.argsort(-dets[:, 3], kind='stable')
-    pairs = _frame_pairs(det_key[order], dets[order, 4:8], gt_key, gt_boxes, plus_one=False)
+    pairs = frame_box_pairs(det_key[order], dets[order, 4:8], gt_key, gt_boxes, plus_one=False)
     det_label = dets[order, 2].astype(np.int64)[pairs.det]
     ok = pairs.iou >= 0.5
     if same_class:

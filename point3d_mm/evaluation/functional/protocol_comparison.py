@@ -9,11 +9,9 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .action_ap import FRAME_PROTOCOLS, FRAME_SETS, frame_ap, video_ap
+from .action_ap import FRAME_PROTOCOLS, FRAME_SETS, VIDEO_THRS, frame_ap, video_ap
 from .overlaps import PROTOCOLS, Tube
 
-#: Spatio-temporal IoU thresholds of video-mAP reported by ACT, MOC and YOWO.
-VIDEO_THRS = (0.1, 0.2, 0.5, 0.75)
 VIDEO_COLUMNS = tuple(f'{t:g}' for t in VIDEO_THRS) + ('0.5:0.95',)
 
 

@@ -1,9 +1,12 @@
-"""frame-mAP and video-mAP metrics for mmengine evaluators (ACT ground-truth datasets)."""
+"""frame-mAP and video-mAP metrics for mmengine evaluators (ACT ground-truth datasets), and
+the tube linker a config links with."""
+import json
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmaction.registry import METRICS, TASK_UTILS
+from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmengine.structures import BaseDataElement
@@ -15,7 +18,9 @@ from ..functional import (
     FRAME_SETS,
     PROTOCOLS,
     VIDEO_AVERAGE_THRS,
+    VIDEO_THRS,
     TubeLinker,
+    TubeLinkerBase,
     ViterbiTubeLinker,
     class_agnostic,
     clip_rows,
@@ -31,6 +36,80 @@ from ..functional import (
 # The linker is pure numpy (evaluation.functional); registering it here lets configs name it.
 TASK_UTILS.register_module(module=TubeLinker)
 TASK_UTILS.register_module(module=ViterbiTubeLinker)
+
+
+def linker_types() -> Dict[str, type]:
+    """{name: class} of every tube linker registered in ``TASK_UTILS``."""
+    return {name: cls for name, cls in TASK_UTILS.module_dict.items()
+            if isinstance(cls, type) and issubclass(cls, TubeLinkerBase)}
+
+
+def build_linker(config: Union[Mapping, TubeLinkerBase]) -> TubeLinkerBase:
+    """The tube linker of a config (``dict(type='TubeLinker', max_gap=3)``), built by the
+    registry; a built linker (anything with ``link_videos``) is returned as it is.
+
+    Raises:
+        ValueError: one line: an unknown type (listing the registered linkers), or every
+            unknown setting (listing the valid names) and every setting of the wrong type
+            or out of range (:meth:`TubeLinkerBase.check_settings`).
+    """
+    if isinstance(config, TubeLinkerBase) or hasattr(config, 'link_videos'):
+        return config
+    if not isinstance(config, Mapping):
+        raise ValueError('a linker config is a dict with a type, e.g. '
+                         f"dict(type='TubeLinker'); got {type(config).__name__}")
+    settings = dict(config)
+    kind = settings.pop('type', None)
+    linkers = linker_types()
+    cls = kind if isinstance(kind, type) and issubclass(kind, TubeLinkerBase) else \
+        linkers.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f'unknown linker type {kind!r}; registered linkers: '
+                         f'{", ".join(sorted(linkers))}')
+    cls.check_settings(settings)
+    return TASK_UTILS.build(dict(settings, type=cls))
+
+
+def linker_config(cfg: Mapping) -> dict:
+    """The linker config a model's config links tubes with: the ``linker`` of its
+    ``VideoMAP`` test evaluator (else its val evaluator), or TubeLinker's defaults.
+
+    The evaluator is the one place a config states how tubes are linked, so the test loop,
+    inference on videos, the demo, the visualisation hook and the evaluation tools link
+    alike.
+    """
+    for key in ('test_evaluator', 'val_evaluator'):
+        evaluators = cfg.get(key) or []
+        for metric in [evaluators] if isinstance(evaluators, Mapping) else evaluators:
+            if metric.get('type') == 'VideoMAP':
+                return dict(metric.get('linker') or dict(type='TubeLinker'))
+    return dict(type='TubeLinker')
+
+
+def linker_from_options(config_file: Optional[str] = None,
+                        overrides: Optional[str] = None) -> Tuple[dict, TubeLinkerBase]:
+    """The linker of the tools' ``--config`` and ``--linker`` options: ``config_file``'s
+    linker (:func:`linker_config`; TubeLinker's defaults without one) with the settings of
+    the JSON object ``overrides`` over it.
+
+    Returns:
+        The merged config and the linker built from it (:func:`build_linker`).
+
+    Raises:
+        ValueError: ``overrides`` is not a JSON object, or the config is wrong (one line).
+    """
+    config = linker_config(Config.fromfile(config_file)) if config_file else dict(
+        type='TubeLinker')
+    if overrides:
+        try:
+            given = json.loads(overrides)
+        except ValueError as error:
+            raise ValueError(f'--linker {overrides!r} is not JSON: {error}') from None
+        if not isinstance(given, dict):
+            raise ValueError(f'--linker {overrides!r} is not a JSON object of settings, e.g. '
+                             '\'{"type": "ViterbiTubeLinker", "max_gap": 3}\'')
+        config.update(given)
+    return config, build_linker(config)
 
 
 class _ActionDetectionMetric(BaseMetric):
@@ -181,22 +260,22 @@ class VideoMAP(_ActionDetectionMetric):
 
     Args:
         iou_thrs: Spatio-temporal IoU thresholds.
-        linker: A :class:`TubeLinker` or its config.
+        linker: A tube linker or its config (:func:`build_linker`).
         dump_tubes: If set, the linked tubes are written there (``.pkl``).
         tubes_file: Score the tubes of this file (``.pkl``, as ``dump_tubes`` writes) instead
             of linking the frame detections.
     """
 
     def __init__(self, ann_file: str, split: int = 1,
-                 iou_thrs: Sequence[float] = (0.1, 0.2, 0.5, 0.75), protocol: str = 'act',
-                 linker: Union[dict, TubeLinker] = dict(type='TubeLinker'),
+                 iou_thrs: Sequence[float] = VIDEO_THRS, protocol: str = 'act',
+                 linker: Union[dict, TubeLinkerBase] = dict(type='TubeLinker'),
                  dump_detections: Optional[str] = None, dump_tubes: Optional[str] = None,
                  tubes_file: Optional[str] = None, collect_device: str = 'cpu',
                  prefix: Optional[str] = None, results_file: Optional[str] = None) -> None:
         super().__init__(ann_file, split, protocol, dump_detections, collect_device, prefix,
                          results_file)
         self.iou_thrs = tuple(iou_thrs)
-        self.linker = TASK_UTILS.build(linker) if isinstance(linker, dict) else linker
+        self.linker = build_linker(linker)
         self.dump_tubes = dump_tubes
         self.tubes_file = tubes_file
 

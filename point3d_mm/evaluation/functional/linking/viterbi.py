@@ -19,16 +19,12 @@ paths that the one-at-a-time search would take next without recomputing anything
 taken in one pass (see :meth:`ViterbiTubeLinker._take_paths`), and only the streams whose
 next path is not yet known are searched again.
 """
-from typing import List, NamedTuple, Optional, Tuple
+from typing import NamedTuple, Tuple
 
 import numpy as np
 
-from .overlaps import Tube, group_ranks, run_starts, run_stops
-from .tube_linking import TubeLinkerBase, _Rows
-
-# The detections that may be linked, in path-search order: by frame, then video, label,
-# decreasing score and input order.
-_Nodes = _Rows
+from ..overlaps import group_ranks, overlapping_pairs, run_starts, run_stops
+from .base import LinkRows, SettingRule, TubeLinkerBase, TubeSegments
 
 
 class _Links(NamedTuple):
@@ -95,69 +91,57 @@ class ViterbiTubeLinker(TubeLinkerBase):
     detections; about 20 with 10 random, overlapping boxes of one class in every frame).
     Memory: O(detections + links).
 
-    Defaults: every setting it shares with :class:`TubeLinker` has TubeLinker's value
-    (:class:`~point3d_mm.evaluation.functional.tube_linking.TubeLinkerBase`), so that
-    comparing the two measures the search, not the settings.
-
     Args:
-        score_thr: Detections scored below are ignored. Low-scored detections are mostly
-            other classes' actors and background; keeping them all would make the graph,
-            and the number of paths, grow with the detector's output size.
-        frame_nms_thr: Per frame and class NMS IoU threshold before linking (1.0: none).
-            The search takes one box per frame, so a near-duplicate of a linked box would
-            otherwise form a second path along the same actor, a false positive tube.
-        max_per_frame: Detections kept per frame and class after NMS. Bounds the links
-            per detection, hence the search's cost, when a detector reports many boxes.
-        iou_weight: λ, the weight of the IoU in the path score (Gkioxari & Malik's λ).
-        score_product_weight: α, the weight of YOWO's ``s(d_i) s(d_{i+1})`` term; 0 is
-            Gkioxari & Malik's energy.
-        link_iou_thr: Links between boxes overlapping less are not allowed (YOWO's ψ), so
-            that a path does not jump between two actors of the same class.
-        max_gap: Frames a link may skip; 0 is Gkioxari & Malik's strict linking. Their
-            proposals covered every frame; a detector misses some, and without a bridge
-            each miss would split a tube in two, each scoring far lower spatio-temporal
-            IoU against the true tube.
-        trim_score: Frames scored below this push the trimming towards background; 0
-            keeps every path whole. Needed for untrimmed videos (UCF101-24), where a path
-            runs on over frames where the action has ended.
-        switch_penalty: Cost of one action/background change in the trimming: a dip
-            shorter than it is worth does not cut a tube.
-        min_length: Shorter tubes (frames, skipped ones included) are dropped: paths of
-            one or two stray detections are nearly always false positives.
-        tube_nms_thr: Tube NMS threshold per video and class (tube IoU of ``protocol``);
-            None for none. Removing a path's detections does not remove boxes beside them
-            that the frame NMS kept, which can form a second, overlapping tube.
-        protocol: As in :class:`TubeLinkerBase`.
+        score_product_weight: α (>= 0), the weight of YOWO's ``s(d_i) s(d_{i+1})`` term; 0
+            is Gkioxari & Malik's energy.
+        **settings: The settings every linker has, with the same defaults
+            (:class:`~.base.TubeLinkerBase`), so that comparing linkers measures the search,
+            not the settings. Here ``iou_weight`` is Gkioxari & Malik's λ; ``link_iou_thr``
+            is YOWO's ψ, so that a path does not jump between two actors of one class;
+            ``max_gap`` is the frames a link may skip (0: Gkioxari & Malik's strict
+            linking; their proposals covered every frame, a detector misses some);
+            ``frame_nms_thr`` keeps a near-duplicate of a linked box from forming a second
+            path along the same actor, and ``tube_nms_thr`` removes the overlapping tube
+            that boxes beside a removed path, kept by the frame NMS, can still form.
     """
 
-    def __init__(self,
-                 score_thr: float = 0.01,
-                 frame_nms_thr: float = 0.6,
-                 max_per_frame: int = 10,
-                 iou_weight: float = 1.0,
-                 score_product_weight: float = 0.0,
-                 link_iou_thr: float = 0.2,
-                 max_gap: int = 5,
-                 trim_score: float = 0.05,
-                 switch_penalty: float = 1.0,
-                 min_length: int = 3,
-                 tube_nms_thr: Optional[float] = 0.3,
-                 protocol: str = 'act') -> None:
-        if score_product_weight < 0:
-            raise ValueError('ViterbiTubeLinker: score_product_weight must be >= 0; got '
-                             f'{score_product_weight}')
+    SETTINGS = dict(TubeLinkerBase.SETTINGS, score_product_weight=SettingRule('number', 0))
+    interpolation = 'weight'
+
+    def __init__(self, *, score_product_weight: float = 0.0, **settings) -> None:
         self.score_product_weight = score_product_weight
-        super().__init__(score_thr, frame_nms_thr, max_per_frame, iou_weight, link_iou_thr,
-                         max_gap, trim_score, switch_penalty, min_length, tube_nms_thr,
-                         protocol)
+        super().__init__(**settings)
 
-    def _link_rows(self, rows: _Rows, num_videos: int) -> List[List[Tube]]:
+    def _find_paths(self, rows: LinkRows) -> np.ndarray:
+        # The detections in search order: by frame, then video, label, decreasing score and
+        # input order.
         by_frame = np.argsort(rows.frame, kind='stable')
-        nodes = _Nodes(*(a[by_frame] for a in rows))
-        path = self._search(nodes, self._links(nodes))
-        return self._tubes(nodes, path, num_videos)
+        nodes = LinkRows(*(a[by_frame] for a in rows))
+        path = np.empty(len(by_frame), dtype=np.int64)
+        path[by_frame] = self._search(nodes, self._links(nodes))
+        return path
 
-    def _links(self, nodes: _Nodes) -> _Links:
+    def _tube_order(self, rows: LinkRows, path: np.ndarray, tubes: TubeSegments
+                    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Tube NMS meets the tubes in the order their paths were found; they are listed
+        per video by decreasing score, ties by label, first frame, then the order the
+        paths were found."""
+        listed = np.lexsort((path[tubes.row], tubes.frame, rows.label[tubes.row],
+                             -tubes.score, rows.video[tubes.row]))
+        return np.arange(len(tubes.start)), listed
+
+    def _tube_scores(self, score: np.ndarray, detected: np.ndarray,
+                     detected_before: np.ndarray, start: np.ndarray,
+                     stop: np.ndarray) -> np.ndarray:
+        """(S,) mean score of the detected frames of each tube, summed tube by tube (so that
+        a tube's score does not depend on the other videos linked with it) by
+        ``np.add.reduceat``."""
+        count = detected_before[stop] - detected_before[start]
+        bounds = np.column_stack([detected_before[start], detected_before[stop]]).ravel()
+        sums = np.add.reduceat(np.append(score[detected], 0.0), bounds)[::2]
+        return sums / count
+
+    def _links(self, nodes: LinkRows) -> _Links:
         """Every allowed link between two detections of one stream (class docstring)."""
         num = len(nodes.frame)
         low = nodes.frame.min(initial=0)
@@ -173,14 +157,14 @@ class ViterbiTubeLinker(TubeLinkerBase):
         count = np.searchsorted(sorted_key, key + self.max_gap + 1, side='right') - lo
         dst = np.repeat(np.arange(num), count)
         src = by_key[np.repeat(lo, count) + group_ranks(count)]
-        src, dst, iou = _linked_pairs(nodes.boxes, src, dst, self.link_iou_thr,
+        src, dst, iou = overlapping_pairs(nodes.boxes, src, dst, self.link_iou_thr,
                                       self.protocol == 'act')
         gain = self.iou_weight * iou
         if self.score_product_weight:
             gain = gain + self.score_product_weight * nodes.score[src] * nodes.score[dst]
         return _Links(src, dst, gain)
 
-    def _search(self, nodes: _Nodes, links: _Links) -> np.ndarray:
+    def _search(self, nodes: LinkRows, links: _Links) -> np.ndarray:
         """(N,) the path of each detection, paths numbered in the order they are found.
 
         Rounds of: a forward pass over the detections left, then :meth:`_take_paths`. Each
@@ -199,7 +183,7 @@ class ViterbiTubeLinker(TubeLinkerBase):
         return path
 
     @staticmethod
-    def _take_paths(nodes: _Nodes, live: np.ndarray, total: np.ndarray, pred: np.ndarray,
+    def _take_paths(nodes: LinkRows, live: np.ndarray, total: np.ndarray, pred: np.ndarray,
                     path: np.ndarray, found: int) -> None:
         """Take every path the one-at-a-time search would take next: write their numbers,
         from ``found`` on in the order taken, into ``path`` at their detections.
@@ -237,38 +221,8 @@ class ViterbiTubeLinker(TubeLinkerBase):
         on_taken = number[head_of] >= 0
         path[on_taken] = number[head_of[on_taken]]
 
-    def _tubes(self, nodes: _Nodes, path: np.ndarray, num_videos: int) -> List[List[Tube]]:
-        """Interpolate, trim, score and NMS the paths; list them per video, best first."""
-        out: List[List[Tube]] = [[] for _ in range(num_videos)]
-        if not len(path):
-            return out
-        members = np.lexsort((nodes.frame, path))  # by path, oldest first
-        first = run_starts(path[members])
-        last = run_stops(first, len(members)) - 1
-        spans = nodes.frame[members[last]] - nodes.frame[members[first]] + 1
-        long = np.repeat(spans >= self.min_length, last - first + 1)
-        dense = _dense(nodes, members[long], path[members[long]])
-        if dense is None:
-            return out
-        rows, score, detected, starts, lengths, owner = dense
-        start, stop, detected_before = self._action_segments(score, detected, starts, lengths)
-        count = detected_before[stop] - detected_before[start]
-        # Summed segment by segment, so that a tube's score does not depend on the other
-        # videos linked with it.
-        bounds = np.column_stack([detected_before[start], detected_before[stop]]).ravel()
-        sums = np.add.reduceat(np.append(score[detected], 0.0), bounds)[::2]
-        tube_score = sums / count
-        video, label = nodes.video[owner[start]], nodes.label[owner[start]]
-        kept = self._tube_nms(rows, start, stop, video, label, tube_score)
-        # Best first; ties by label, first frame, then the order the paths were found.
-        final = np.lexsort((path[owner[start]], rows[start, 0], label, -tube_score, video))
-        for i in final[kept[final]].tolist():
-            out[video[i]].append((int(label[i]), float(tube_score[i]),
-                                  rows[start[i]:stop[i]].copy()))
-        return out
 
-
-def _forward(nodes: _Nodes, links: _Links, num: int) -> Tuple[np.ndarray, np.ndarray]:
+def _forward(nodes: LinkRows, links: _Links, num: int) -> Tuple[np.ndarray, np.ndarray]:
     """The Viterbi forward pass over all streams at once.
 
     Returns:
@@ -303,31 +257,6 @@ def _forward(nodes: _Nodes, links: _Links, num: int) -> Tuple[np.ndarray, np.nda
     return total, pred
 
 
-def _linked_pairs(boxes: np.ndarray, src: np.ndarray, dst: np.ndarray, iou_thr: float,
-                  plus_one: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The pairs ``(src, dst)`` (P,) of rows of ``boxes`` (N, 4) with IoU >= ``iou_thr``,
-    and their IoUs.
-
-    :func:`~.overlaps.paired_iou`'s arithmetic (the same floats), on 1-D coordinate columns
-    and areas computed once per box: the candidate pairs are the linker's largest arrays,
-    and gathering four columns per pair costs far less than gathering (P, 4) boxes twice.
-    With ``iou_thr > 0``, pairs apart in x are dropped before the rest is computed.
-    """
-    extra = 1.0 if plus_one else 0.0
-    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, k]) for k in range(4))
-    area = (x2 - x1 + extra) * (y2 - y1 + extra)
-    width = np.minimum(x2[src], x2[dst]) - np.maximum(x1[src], x1[dst])
-    if iou_thr > 0:
-        near = width + extra > 0
-        src, dst, width = src[near], dst[near], width[near]
-    height = np.minimum(y2[src], y2[dst]) - np.maximum(y1[src], y1[dst])
-    inter = np.maximum(width + extra, 0.0) * np.maximum(height + extra, 0.0)
-    union = area[src] + area[dst] - inter
-    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    ok = iou >= iou_thr
-    return src[ok], dst[ok], iou[ok]
-
-
 def _roots(pred: np.ndarray) -> np.ndarray:
     """(N,) the first detection of each detection's best path, by pointer doubling."""
     root = np.where(pred >= 0, pred, np.arange(len(pred)))
@@ -336,40 +265,3 @@ def _roots(pred: np.ndarray) -> np.ndarray:
         if np.array_equal(up, root):
             return root
         root = up
-
-
-def _dense(nodes: _Nodes, samples: np.ndarray, owner: np.ndarray):
-    """Every frame of the paths ``owner`` (S,) (grouped, oldest first) from their first to
-    their last detection ``samples`` (S,), boxes and scores interpolated linearly in
-    between.
-
-    Returns:
-        None without samples, else (D, 5) rows ``frame, x1, y1, x2, y2``, (D,) score,
-        (D,) detected, (K,) start and length of each path in the D rows, (D,) the
-        detection that precedes or is each row.
-    """
-    if not len(samples):
-        return None
-    frame = nodes.frame[samples]
-    first = run_starts(owner)
-    last = run_stops(first, len(samples)) - 1
-    lengths = frame[last] - frame[first] + 1
-    starts = np.cumsum(lengths) - lengths
-    dense_frame = np.repeat(frame[first], lengths) + group_ranks(lengths)
-    low = frame.min()
-    span = int(frame.max()) - int(low) + 1
-    path_index = np.repeat(np.arange(len(first)), last - first + 1)
-    left = np.searchsorted(path_index * span + (frame - low),
-                           np.repeat(np.arange(len(first)), lengths) * span
-                           + (dense_frame - low), side='right') - 1
-    right = np.minimum(left + 1, np.repeat(last, lengths))
-    values = np.column_stack([nodes.boxes[samples], nodes.score[samples]])
-    detected = frame[left] == dense_frame
-    dense = values[left].copy()
-    gap = np.flatnonzero(~detected)
-    x0 = frame[left[gap]].astype(np.float64)
-    x1 = frame[right[gap]].astype(np.float64)
-    weight = ((dense_frame[gap] - x0) / (x1 - x0))[:, None]
-    dense[gap] = values[left[gap]] + weight * (values[right[gap]] - values[left[gap]])
-    rows = np.column_stack([dense_frame.astype(np.float64), dense[:, :4]])
-    return rows, dense[:, 4], detected, starts, lengths, samples[left]
