@@ -30,6 +30,7 @@ from mmengine.dataset import Compose
 from torch import nn
 
 from ..datasets import clip_frame_ids, clip_results_from_frames, key_frame_index
+from ..evaluation import linker_config
 from ..evaluation.functional import clip_rows
 from ..utils.memory import trim_heap
 from ..utils.video import Frames, iter_numbered_frames
@@ -329,19 +330,3 @@ def inference_video(model: nn.Module, video: Frames, streaming: bool = False,
     tubes = TASK_UTILS.build(linker or linker_config(model.cfg))(detections)
     return dict(detections=detections, tubes=tubes,
                 classes=list(model.dataset_meta.get('classes', ())))
-
-
-def linker_config(cfg: Config) -> dict:
-    """The ``TubeLinker`` config a model's config links tubes with: the ``linker`` of its
-    ``VideoMAP`` test evaluator (else its val evaluator), or TubeLinker's defaults.
-
-    The evaluator is the one place a config states how tubes are linked, so the test loop,
-    :func:`inference_video`, ``tools/demo.py`` and ``tools/analysis/eval_detections.py``
-    link alike.
-    """
-    for key in ('test_evaluator', 'val_evaluator'):
-        evaluators = cfg.get(key) or []
-        for metric in [evaluators] if isinstance(evaluators, dict) else evaluators:
-            if metric.get('type') == 'VideoMAP':
-                return dict(metric.get('linker') or dict(type='TubeLinker'))
-    return dict(type='TubeLinker')
