@@ -1,16 +1,24 @@
+import logging
 from contextlib import ExitStack
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
+from mmengine.logging import print_log
 from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from ...structures.geometry import boxes_to_original
-from ..utils import group_actor_rows
+from ..utils import (
+    HeadMemory,
+    check_head_interval,
+    group_actor_rows,
+    head_period,
+    key_frame_number,
+)
 
 SampleList = List[ActionDataSample]
 
@@ -38,6 +46,19 @@ class Point3D(BaseModel):
     :meth:`extract_frame_feats` runs on frames alone; :meth:`predict_clip_feats` does the rest
     (Point Head on the decoded frames, TWA, classification) from the cached features.
 
+    Head interval (``test_cfg.head_interval`` = k > 1): TWA and the classification head run
+    on one clip of every k frames of a video (the rule: :mod:`point3d_mm.models.utils.
+    head_interval`), and a clip between reuses that clip's head output, the feature map
+    (B', C', T', h', w') before pooling: its boxes are pooled on it. With ``pool='clip'`` a
+    clip thus takes the head clip's class probabilities; with ``pool='roi'`` each box takes
+    those of its own box pooled on the head clip's map. The alternative, the probabilities
+    of the head frame's box it overlaps most, leaves a box without a score where it overlaps
+    none (an actor who enters) and swaps actors who cross; pooling on the map scores every
+    box where it is now, for one RoIAlign and the FC, and the map is already an average over
+    the clip's T frames. The reuse needs a video's clips in frame order: the caller passes a
+    :class:`HeadMemory` (``CachedFeatureTestLoop``/``ValLoop`` and
+    :func:`point3d_mm.apis.detect_frames` do); without one every clip runs the head.
+
     Args:
         backbone (dict): per-frame backbone (``HourglassBackbone``).
         point_head (dict): ``PointHead``.
@@ -56,7 +77,9 @@ class Point3D(BaseModel):
             ``pred_format``: 'act' (docs/interfaces.md, default) or 'ava' (mmaction2's
             AVAMetric: boxes normalised to [0, 1] of the original frame, scores (M, K) =
             centre score × every class probability; with mmaction2's AVA labels, K = 81 and
-            column 0 is the never-positive background, as AVAMetric expects).
+            column 0 is the never-positive background, as AVAMetric expects);
+            ``head_interval`` (1): k, the classification head runs on one frame of every k
+            (see above; 1: on every clip).
         init_cfg (dict, optional): initialisation config.
     """
 
@@ -86,15 +109,23 @@ class Point3D(BaseModel):
         self.train_cfg = {**dict(point_frames='all', autocast_dtype=None), **(train_cfg or {})}
         self.test_cfg = {
             **dict(frames='key', score_thr=0.01, classes_per_box=5, max_per_frame=100,
-                   pred_format='act'),
+                   pred_format='act', head_interval=1),
             **(test_cfg or {})
         }
+        self.test_cfg['head_interval'] = check_head_interval(self.test_cfg['head_interval'])
+        self._warned_head_memory = False
         if self.train_cfg['point_frames'] not in ('all', 'key'):
             raise ValueError("train_cfg.point_frames must be 'all' or 'key'")
         if self.test_cfg['frames'] not in ('all', 'key'):
             raise ValueError("test_cfg.frames must be 'all' or 'key'")
         if self.test_cfg['pred_format'] not in ('act', 'ava'):
             raise ValueError("test_cfg.pred_format must be 'act' or 'ava'")
+
+    @property
+    def head_interval(self) -> int:
+        """k of ``test_cfg.head_interval``: the classification head runs on one frame of
+        every k."""
+        return self.test_cfg['head_interval']
 
     # ------------------------------------------------------------------ features
     def extract_frame_feats(self, frames: Tensor) -> Tuple[Tensor, ...]:
@@ -205,12 +236,14 @@ class Point3D(BaseModel):
         return gt if len(first_rows) == len(gt) else gt[first_rows]
 
     # ------------------------------------------------------------------ prediction
-    def predict(self, inputs: Tensor, data_samples: SampleList) -> SampleList:
+    def predict(self, inputs: Tensor, data_samples: SampleList,
+                head_memory: Optional[HeadMemory] = None) -> SampleList:
         """Detect actions in clips.
 
         Args:
             inputs (Tensor): (B, 3, T, H, W) preprocessed clips.
             data_samples (list[ActionDataSample]): metainfo of each clip.
+            head_memory (HeadMemory, optional): see :meth:`predict_clip_feats`.
 
         Returns:
             list[ActionDataSample]: the input samples with ``pred_instances``:
@@ -220,16 +253,22 @@ class Point3D(BaseModel):
         """
         feats = self.extract_frame_feats(inputs)[-1]
         return self.predict_clip_feats(
-            self._to_clips(feats, len(inputs)), data_samples, tuple(inputs.shape[-2:]))
+            self._to_clips(feats, len(inputs)), data_samples, tuple(inputs.shape[-2:]),
+            head_memory)
 
     def predict_clip_feats(self, frame_feats: Tensor, data_samples: SampleList,
-                           batch_input_shape: Tuple[int, int]) -> SampleList:
+                           batch_input_shape: Tuple[int, int],
+                           head_memory: Optional[HeadMemory] = None) -> SampleList:
         """Everything after the backbone: Point Head on the frames to decode, Y, classes.
 
         Args:
             frame_feats (Tensor): (B, T, C, h, w) last-stack features of each clip.
-            data_samples (list[ActionDataSample]): metainfo of each clip.
+            data_samples (list[ActionDataSample]): metainfo of each clip (with
+                ``head_memory``: ``video``, ``frame_ids`` and ``key_frame_index``).
             batch_input_shape (tuple[int, int]): (H, W) of the network input.
+            head_memory (HeadMemory, optional): with ``test_cfg.head_interval`` > 1, the
+                head output this video's clips share, passed to every call of a video
+                whose clips come in frame order; None: every clip runs the head.
 
         Returns:
             list[ActionDataSample]: as :meth:`predict`.
@@ -245,15 +284,56 @@ class Point3D(BaseModel):
         # centre score × probability <= centre score: boxes below the threshold cannot pass
         detections = detections[detections.scores > self.test_cfg['score_thr']]
 
-        y = self.forward_temporal(frame_feats)
-        rois = torch.cat([detections.sample_inds[:, None].to(detections.bboxes),
-                          detections.bboxes], dim=1)
+        if self.head_interval == 1 or head_memory is None:
+            self._warn_without_head_memory()
+            head_feats = self.cls_head(self.forward_temporal(frame_feats))
+            head_rows = detections.sample_inds
+        else:
+            head_feats, clip_rows = self._shared_head_feats(frame_feats, data_samples,
+                                                            head_memory)
+            head_rows = clip_rows[detections.sample_inds]
+        rois = torch.cat([head_rows[:, None].to(detections.bboxes), detections.bboxes], dim=1)
         detections.probs = self._part(self.cls_head).predict_by_feat(
-            self.cls_head(y), rois, detections.frame_inds, batch_input_shape)
+            head_feats, rois, detections.frame_inds, batch_input_shape)
         for i, sample in enumerate(data_samples):
             sample.pred_instances = self._format_predictions(
                 detections[detections.sample_inds == i], sample.metainfo)
         return data_samples
+
+    def _shared_head_feats(self, frame_feats: Tensor, data_samples: SampleList,
+                           memory: HeadMemory) -> Tuple[Tensor, Tensor]:
+        """The classification head's outputs that the clips use and each clip's row in
+        them: TWA and the head run on the clips that start a period (the first clip of a
+        new (video, period) since the last one in ``memory``), the others take the output of
+        their period's, computed here or in an earlier call; ``memory`` ends holding the
+        last period's."""
+        keys = [(sample.metainfo.get('video'),
+                 head_period(key_frame_number(sample.metainfo), self.head_interval))
+                for sample in data_samples]
+        starts, rows, last = [], [], memory.key
+        for i, key in enumerate(keys):
+            if key != last:
+                starts.append(i)
+                last = key
+            rows.append(len(starts) - 1)  # -1: the period began before this call
+        parts = [] if rows[0] >= 0 else [memory.feats]
+        if starts:
+            parts.append(self.cls_head(self.forward_temporal(frame_feats[starts])))
+        head_feats = torch.cat(parts) if len(parts) > 1 else parts[0]
+        offset = 1 if rows[0] < 0 else 0
+        memory.store(keys[-1], head_feats[-1:].clone() if len(head_feats) > 1
+                     else head_feats)
+        return head_feats, torch.tensor(rows, device=frame_feats.device) + offset
+
+    def _warn_without_head_memory(self) -> None:
+        """Say once that an interval was asked for where no caller shares a head output."""
+        if self.head_interval > 1 and not self._warned_head_memory:
+            self._warned_head_memory = True
+            print_log(f'test_cfg.head_interval={self.head_interval} is not applied here: the '
+                      'clips are predicted without a HeadMemory (CachedFeatureTestLoop, '
+                      'CachedFeatureValLoop and detect_frames pass one), so the '
+                      'classification head runs on every clip', logger='current',
+                      level=logging.WARNING)
 
     def _frames_to_decode(self, data_samples: SampleList, clip_len: int,
                           device: torch.device) -> Tuple[Tensor, Tensor]:

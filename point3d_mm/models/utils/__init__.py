@@ -1,4 +1,8 @@
 from .actors import group_actor_rows
 from .gaussian_target import draw_heatmaps, gaussian_maps, gaussian_radius
+from .head_interval import HeadMemory, check_head_interval, head_period, key_frame_number
 
-__all__ = ['draw_heatmaps', 'gaussian_maps', 'gaussian_radius', 'group_actor_rows']
+__all__ = [
+    'HeadMemory', 'check_head_interval', 'draw_heatmaps', 'gaussian_maps', 'gaussian_radius',
+    'group_actor_rows', 'head_period', 'key_frame_number'
+]
