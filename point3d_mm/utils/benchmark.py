@@ -3,7 +3,7 @@ description, wall-clock timing (synchronised with the GPU), peak memory of this 
 of a child process, and fresh processes to measure in.
 
 What is measured (models, the mmaction2 peer, the evaluation core) lives in
-:mod:`point3d_mm.apis.benchmark`; this module knows nothing of models.
+:mod:`point3d_mm.analysis`; this module knows nothing of models.
 """
 import multiprocessing
 import os

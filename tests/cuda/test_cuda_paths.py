@@ -11,7 +11,8 @@ import torch
 from performance_helpers import assert_same_detections, moving_actor_video, tiny_detector
 from test_cached_loops import checkpoint, data_root  # noqa: F401  (fixtures)
 
-from point3d_mm.apis import benchmark as bench
+from point3d_mm.analysis import training_memory as bench
+from point3d_mm.analysis.benchmark_configs import config_path
 from point3d_mm.apis import inference_video
 
 pytestmark = pytest.mark.cuda
@@ -24,7 +25,7 @@ def test_paper_training_step_fp16_amp_steps_both_optimizers():
     steps while the dynamic loss scale falls: up to 8 steps)."""
     from mmaction.registry import MODELS
     from mmengine.optim import build_optim_wrapper
-    cfg = bench.build_training_config(bench.config_path('ucf24'), 'fp16')
+    cfg = bench.build_training_config(config_path('ucf24'), 'fp16')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).cuda().train()
     optim = build_optim_wrapper(model, cfg.optim_wrapper)

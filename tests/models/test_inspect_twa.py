@@ -1,4 +1,4 @@
-"""tools/analysis/inspect_twa.py (point3d_mm.apis.twa_inspection) and attention_matrix:
+"""tools/analysis/inspect_twa.py (point3d_mm.analysis.twa_inspection) and attention_matrix:
 statistics of TWA's M by hand."""
 import json
 import math
@@ -10,7 +10,7 @@ import pytest
 import torch
 from tool_helpers import REPO_ROOT, load_tool
 
-from point3d_mm.apis import twa_inspection
+from point3d_mm.analysis import twa_inspection
 from point3d_mm.models.necks.time_wise_attention import attention_matrix
 
 inspect_twa = load_tool('analysis/inspect_twa.py')

@@ -13,7 +13,8 @@ from mmaction.registry import MODELS
 from mmengine.optim import OptimWrapperDict, build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-from point3d_mm.apis.benchmark import build_training_config, config_path, synthetic_batch
+from point3d_mm.analysis.benchmark_configs import config_path
+from point3d_mm.analysis.training_memory import build_training_config, synthetic_batch
 
 CLIP_LEN, SIZE = 4, 128  # features (1, 128, 4, 32, 32): shapes the oneDNN kernels get wrong
 # The paper's Point Head, TWA and 3D Head (ResNet3d-50 on 128 channels) on a small hourglass,

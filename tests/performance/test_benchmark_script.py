@@ -1,6 +1,6 @@
 """The measuring machinery behind tools/analysis/benchmark*.py: point3d_mm.utils.benchmark
 (timing, memory readers, the machine) checked against independent readings, and the model
-runners of point3d_mm.apis.benchmark on the tiny model (the benchmarks themselves are run by
+runners of point3d_mm.analysis on the tiny model (the benchmarks themselves are run by
 hand: docs/benchmarks.md)."""
 import os
 import sys
@@ -9,17 +9,18 @@ import psutil
 import pytest
 from performance_helpers import tiny_detector
 
-from point3d_mm.apis import benchmark
+from point3d_mm.analysis import evaluation_speed, inference_latency, training_speed
+from point3d_mm.analysis.benchmark_configs import config_path
 from point3d_mm.utils import benchmark as measuring
 
 
 def test_clip_and_streaming_rows():
-    row = benchmark.time_modes(tiny_detector(), clip_len=4, frames=2, warmup=1)
+    row = inference_latency.time_modes(tiny_detector(), clip_len=4, frames=2, warmup=1)
     assert row['clip']['frames'] == row['stream']['frames'] == 2
     # The ratio is the two medians' (not a constant), and fps is the median latency's inverse.
     assert row['speedup'] == pytest.approx(row['clip']['ms_median'] / row['stream']['ms_median'])
     assert row['stream']['fps'] == pytest.approx(1000 / row['stream']['ms_median'], rel=1e-3)
-    assert 'x' in benchmark.format_inference_row(dict(config='tiny', **row))
+    assert 'x' in inference_latency.format_inference_row(dict(config='tiny', **row))
 
 
 def test_machine_is_reported():
@@ -61,30 +62,30 @@ def test_run_measured_sees_a_child_allocation():
 
 def test_test_loop_and_part_profile():
     model = tiny_detector(4)
-    row = benchmark.test_loop_row(model, clip_frames=2, batches=2, frame_batch=2)
+    row = inference_latency.test_loop_row(model, clip_frames=2, batches=2, frame_batch=2)
     assert row['clip']['frames'] == 2 and row['cached']['batches'] == 2
     assert row['ratio'] == pytest.approx(row['clip']['ms_median'] / row['cached']['ms_median'])
-    parts = benchmark.part_profile(model, repeats=1)
+    parts = inference_latency.part_profile(model, repeats=1)
     assert {'backbone', 'point_head', 'twa', 'head_3d'} <= set(parts)
     assert all(parts[name] > 0 for name in ('backbone', 'point_head', 'twa', 'head_3d'))
 
 
 def test_paper_speed_variants_cover_the_gpu_precisions():
-    config = benchmark.config_path('paper')
-    names = [name for name, *_ in benchmark.paper_speed_variants('cuda', config)]
+    config = config_path('paper')
+    names = [name for name, *_ in inference_latency.paper_speed_variants('cuda', config)]
     assert names[:3] == ['paper, fp32', 'paper, channels_last',
                          'paper, channels_last + float16']
     options = {name: opts for name, _, _, opts in
-               benchmark.paper_speed_variants('cuda', config)}
+               inference_latency.paper_speed_variants('cuda', config)}
     assert options['paper, channels_last + float16'] == dict(channels_last=True,
                                                              dtype='float16')
-    assert 'fp16 autocast' in benchmark.speed_variants('cuda')
-    assert 'fp16 autocast' not in benchmark.speed_variants('cpu')
+    assert 'fp16 autocast' in inference_latency.speed_variants('cuda')
+    assert 'fp16 autocast' not in inference_latency.speed_variants('cpu')
 
 
 @pytest.mark.slow
 def test_paper_speed_section_on_the_tiny_config():
-    speed = benchmark.paper_speed('cpu', frames=1, config=benchmark.config_path('tiny'),
+    speed = inference_latency.paper_speed('cpu', frames=1, config=config_path('tiny'),
                                   repeats=1, clip_len=4, frame_batch=2, paper_only=True)
     assert speed['clip_len'] == 4 and speed['rows'][0]['model'] == 'paper, fp32'
     for row in speed['rows']:
@@ -96,12 +97,13 @@ def test_paper_speed_section_on_the_tiny_config():
 
 def test_every_registered_linker_is_timed():
     from mmaction.registry import TASK_UTILS
-    names = list(benchmark.linkers())
+    names = list(evaluation_speed.linkers())
     assert names[0] == 'TubeLinker' and 'ViterbiTubeLinker' in names
-    gt, dets, _ = benchmark.synthetic_eval_set(num_videos=4, num_detections=600)
+    gt, dets, _ = evaluation_speed.synthetic_eval_set(num_videos=4, num_detections=600)
     videos = gt['test_videos'][0][:2]
     for name in names:
-        row = benchmark.time_linking(gt, dets, num_videos=2, repeats=1, ms=None, linker=name)
+        row = evaluation_speed.time_linking(gt, dets, num_videos=2, repeats=1, ms=None,
+                                            linker=name)
         direct = TASK_UTILS.build(dict(type=name)).link_videos(dets[dets[:, 0] < 2], videos)
         assert row['linker'] == name and 'peer_s' not in row
         assert row['tubes'] == sum(map(len, direct.values()))
@@ -110,7 +112,7 @@ def test_every_registered_linker_is_timed():
 
 
 def test_backbone_training_step_row():
-    row = benchmark.backbone_step_run(benchmark.config_path('tiny'), num_frames=1,
+    row = training_speed.backbone_step_run(config_path('tiny'), num_frames=1,
                                       with_cp=True, device='cpu')
     assert set(row) == {'step_s', 'rss_before_mb', 'peak_rss_mb'} and row['step_s'] > 0
     assert row['peak_rss_mb'] >= row['rss_before_mb']

@@ -1,4 +1,4 @@
-"""tools/analysis/benchmark_train_memory.py and its machinery (point3d_mm.apis.benchmark):
+"""tools/analysis/benchmark_train_memory.py and its machinery (point3d_mm.analysis):
 the measuring function end to end on the tiny model (in this process: a fresh one per case
 costs 20 s of imports), the report's JSON keys, the plan of cases and the clips-per-GPU
 arithmetic on given numbers."""
@@ -7,7 +7,9 @@ import json
 import pytest
 from tool_helpers import load_tool
 
-from point3d_mm.apis import benchmark as bench
+from point3d_mm.analysis import training_memory as bench
+from point3d_mm.analysis import training_memory_summary as summary
+from point3d_mm.analysis.benchmark_configs import config_path
 from point3d_mm.utils.fileio import dump_json
 
 CASE_KEYS = {'config', 'option', 'batch', 'clip_len', 'input_size', 'device', 'threads',
@@ -23,7 +25,7 @@ def script():
 
 
 def test_measuring_function_end_to_end(tmp_path):
-    config = bench.config_path('tiny')
+    config = config_path('tiny')
     cases = []
     for option, batch in (('fp32', 1), ('fp32', 2), ('bf16+cp', 1)):
         case = bench.measure_step(config, option, batch, clip_len=2, input_size=32)
@@ -40,13 +42,13 @@ def test_measuring_function_end_to_end(tmp_path):
         assert case['growth_mb'] == case['peak_rss_mb'] - case['rss_before_mb']
         cases.append(case)
     report = dict(command='benchmark_train_memory.py --configs tiny', device='cpu',
-                  threads=1, headroom=bench.HEADROOM, gpu_sizes_gb=[16, 32], cases=cases,
-                  summary=bench.summarise(cases, [16, 32]))
+                  threads=1, headroom=summary.HEADROOM, gpu_sizes_gb=[16, 32], cases=cases,
+                  summary=summary.summarise(cases, [16, 32]))
     fp32, bf16_cp = report['summary']
     assert SUMMARY_KEYS <= set(fp32) and fp32['split'] == 'fit'
     assert set(fp32['clips_per_gpu']) == {'16', '32'}
     assert bf16_cp['split'] == 'gradients'  # no bf16 fit to take the fixed part from
-    text = bench.format_memory_report(report)
+    text = summary.format_memory_report(report)
     assert text.splitlines()[0] == '$ benchmark_train_memory.py --configs tiny'
     path = tmp_path / 'report.json'
     dump_json(report, str(path))
@@ -55,21 +57,21 @@ def test_measuring_function_end_to_end(tmp_path):
 
 
 def test_options_switch_the_model():
-    cfg = bench.build_training_config(bench.config_path('tiny'), 'bf16+cp')
+    cfg = bench.build_training_config(config_path('tiny'), 'bf16+cp')
     assert cfg.model.backbone.with_cp is True
     assert cfg.model.train_cfg.autocast_dtype == 'bfloat16'
-    fp32 = bench.build_training_config(bench.config_path('tiny'), 'fp32')
+    fp32 = bench.build_training_config(config_path('tiny'), 'fp32')
     assert fp32.model.backbone.with_cp is False and 'init_cfg' not in fp32.model.backbone
     assert fp32.model.train_cfg.get('autocast_dtype') is None
 
 
 def test_clips_per_gpu_by_hand():
     # 16 GiB with 15 % free: 16 * 1024 * 0.85 = 13926.4 MB; (13926.4 - 700) / 600 = 22.04
-    assert bench.clips_per_gpu(16, base_mb=700, per_clip_mb=600) == 22
+    assert summary.clips_per_gpu(16, base_mb=700, per_clip_mb=600) == 22
     # 32 GiB: 27852.8 MB; (27852.8 - 700) / 600 = 45.25
-    assert bench.clips_per_gpu(32, base_mb=700, per_clip_mb=600) == 45
-    assert bench.clips_per_gpu(32, base_mb=700, per_clip_mb=600, headroom=0) == 53
-    assert bench.clips_per_gpu(16, base_mb=20000, per_clip_mb=600) == 0  # never negative
+    assert summary.clips_per_gpu(32, base_mb=700, per_clip_mb=600) == 45
+    assert summary.clips_per_gpu(32, base_mb=700, per_clip_mb=600, headroom=0) == 53
+    assert summary.clips_per_gpu(16, base_mb=20000, per_clip_mb=600) == 0  # never negative
 
 
 def test_fixed_and_per_clip_split_by_hand():
@@ -82,7 +84,7 @@ def test_fixed_and_per_clip_split_by_hand():
              case('a', 'cp', 1, 800.0), case('b', 'cp', 3, 2200.0), case('a', 'bf16', 1, 500.0),
              case('b', 'fp32', 1, 900.0)]
     rows = {(r['config'], r['option'], r['input_size']): r
-            for r in bench.summarise(cases, [16, 32])}
+            for r in summary.summarise(cases, [16, 32])}
     fit = rows[('a', 'fp32', 256)]
     # growth 1000 at 1 clip and 1600 at 2: 600 per clip over a fixed 400
     assert (fit['fixed_mb'], fit['per_clip_mb'], fit['split']) == (400, 600, 'fit')
@@ -97,7 +99,7 @@ def test_fixed_and_per_clip_split_by_hand():
     assert rows[('a', 'bf16', 256)]['fixed_mb'] == 150
     assert rows[('a', 'bf16', 256)]['per_clip_mb'] == 350
     assert rows[('a', 'bf16', 256)]['split'] == 'gradients'
-    assert bench.fit_line({1: 10.0, 2: 14.0, 3: 18.0}) == pytest.approx((6.0, 4.0))
+    assert summary.fit_line({1: 10.0, 2: 14.0, 3: 18.0}) == pytest.approx((6.0, 4.0))
 
 
 def test_scaling_from_a_smaller_geometry_by_hand():
@@ -111,7 +113,7 @@ def test_scaling_from_a_smaller_geometry_by_hand():
              case('a', 'fp32', 1, 300.0, 128), case('a', 'fp32', 2, 450.0, 128),
              case('a', 'bf16', 1, 250.0, 128), case('a', 'bf16', 2, 330.0, 128)]
     rows = {(r['config'], r['option'], r['input_size']): r
-            for r in bench.summarise(cases, [16, 32])}
+            for r in summary.summarise(cases, [16, 32])}
     # at 128: fp32 150 per clip, bf16 80 per clip over a fixed 170: ratio 80 / 150
     assert rows[('a', 'bf16', 128)]['per_clip_mb'] == pytest.approx(80)
     scaled = rows[('a', 'bf16', 256)]
@@ -153,7 +155,7 @@ def test_command_line_plans_the_cases(script):
 
 def test_fp16_option_is_mmengines_amp_wrapper(monkeypatch):
     monkeypatch.setattr('torch.cuda.is_available', lambda: True)
-    cfg = bench.build_training_config(bench.config_path('tiny'), 'fp16+cp')
+    cfg = bench.build_training_config(config_path('tiny'), 'fp16+cp')
     wrappers = [value for value in cfg.optim_wrapper.values()
                 if isinstance(value, dict) and 'optimizer' in value] or [cfg.optim_wrapper]
     assert wrappers and all(w['type'] == 'AmpOptimWrapper' for w in wrappers)

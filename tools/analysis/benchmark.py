@@ -13,7 +13,8 @@ One run prints each section as it goes and writes the report as JSON (sections b
   channels_last and channels_last + bf16 (CPU with native bf16) or fp16 (GPU), the cheaper
   3D Heads, where the time goes, and the peer in the same run with the same options.
 
-The machinery is :mod:`point3d_mm.apis.benchmark`. All models start from random
+The machinery is :mod:`point3d_mm.analysis.inference_latency` and
+:mod:`point3d_mm.analysis.training_speed`. All models start from random
 initialisation; nothing is downloaded. Example::
 
     nice python tools/analysis/benchmark.py --threads 1 --out work_dirs/benchmark/cpu.json
@@ -84,7 +85,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from mmengine.registry import init_default_scope
 
-    from point3d_mm.apis import benchmark as bench
+    from point3d_mm.analysis import inference_latency as bench
+    from point3d_mm.analysis.benchmark_configs import config_path
+    from point3d_mm.analysis.training_speed import training_rows
     from point3d_mm.utils.benchmark import machine_info
     from point3d_mm.utils.fileio import dump_json
     init_default_scope('mmaction')
@@ -97,7 +100,7 @@ def main() -> None:
     for name, clip_lens, frames, warmup in sections:
         if name in args.skip:
             continue
-        config = bench.config_path(args.paper_config if name == 'paper' else name)
+        config = config_path(args.paper_config if name == 'paper' else name)
         model = bench.build_detector(config, args.device)
         config_clip_len = model.cfg.test_dataloader.dataset.clip_len
         report['inference'] += bench.inference_rows(name, model, clip_lens, frames, warmup)
@@ -111,16 +114,16 @@ def main() -> None:
     if 'peer' not in args.skip:
         report['peer'] = bench.peer_latency(args.device, clips=max(2, args.paper_frames))
     if 'testloop' not in args.skip:
-        model = bench.build_detector(bench.config_path(args.paper_config), args.device)
+        model = bench.build_detector(config_path(args.paper_config), args.device)
         report['test_loop'] = bench.test_loop_row(model, args.loop_clip_frames,
                                                   args.loop_batches, args.frame_batch)
         del model
     if 'paper_speed' not in args.skip:
         report['paper_speed'] = bench.paper_speed(
-            args.device, args.speed_frames, bench.config_path(args.paper_config),
+            args.device, args.speed_frames, config_path(args.paper_config),
             frame_batch=args.frame_batch, paper_only=args.paper_only)
     if 'train' not in args.skip:
-        report['training'] = bench.training_rows(
+        report['training'] = training_rows(
             args.train_iters, args.device, args.threads,
             0 if 'paper' in args.skip else args.backbone_frames)
     report['machine']['load_average_at_end'] = [round(x, 2) for x in os.getloadavg()]

@@ -12,7 +12,7 @@ import time
 
 from mmengine.registry import init_default_scope
 
-from point3d_mm.apis import benchmark as bench
+from point3d_mm.analysis.data_loading import loader_throughput
 from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -41,7 +41,7 @@ def main() -> None:
         print(f'generated the synthetic set in {data} in {time.perf_counter() - start:.1f} s')
 
     init_default_scope('mmaction')
-    result = bench.loader_throughput(args.config, data, args.split, args.workers,
+    result = loader_throughput(args.config, data, args.split, args.workers,
                                      args.batch_size, args.batches, args.warmup, args.seed)
     print(f'{args.split} pipeline of {osp.basename(args.config)}, {result["dataset_clips"]} '
           f'clips of shape {result["clip_shape"]}, batch {args.batch_size}, {args.workers} '

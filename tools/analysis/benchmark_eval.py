@@ -37,7 +37,7 @@ def _limit_threads(argv: Sequence[str]) -> None:
 if __name__ == '__main__':
     _limit_threads(sys.argv[1:])
 
-from point3d_mm.apis import benchmark as bench  # noqa: E402
+from point3d_mm.analysis import evaluation_speed as bench  # noqa: E402
 from point3d_mm.utils.benchmark import machine_info  # noqa: E402
 from point3d_mm.utils.fileio import dump_json  # noqa: E402
 

@@ -24,7 +24,8 @@ import os.path as osp
 import sys
 from typing import Dict
 
-from point3d_mm.apis import benchmark as bench
+from point3d_mm.analysis.benchmark_configs import REPO, config_path
+from point3d_mm.analysis.demo_memory import demo_memory
 from point3d_mm.utils.benchmark import machine_info
 from point3d_mm.utils.fileio import dump_json
 
@@ -33,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--lengths', type=int, nargs='+', default=[1000, 5000, 10000],
                         help='video lengths in frames')
-    parser.add_argument('--config', default=bench.config_path('tiny'), help='model config')
+    parser.add_argument('--config', default=config_path('tiny'), help='model config')
     parser.add_argument('--size', type=int, default=64, help='frame width and height')
     parser.add_argument('--input-size', type=int, default=64,
                         help='network input size (the config\'s test_pipeline scale)')
@@ -53,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def benchmark(args: argparse.Namespace) -> Dict:
-    rows = bench.demo_memory(args.lengths, args.config, args.size, args.input_size,
+    rows = demo_memory(args.lengths, args.config, args.size, args.input_size,
                              args.max_per_frame, args.streaming, args.threads, args.poll,
                              args.work_dir)
     peaks = [row['peak_rss_mb'] for row in rows]
@@ -61,7 +62,7 @@ def benchmark(args: argparse.Namespace) -> Dict:
     return dict(
         lengths=args.lengths, streaming=args.streaming, size=args.size,
         input_size=args.input_size, max_per_frame=args.max_per_frame, threads=args.threads,
-        config=osp.relpath(osp.abspath(args.config), bench.REPO), rows=rows,
+        config=osp.relpath(osp.abspath(args.config), REPO), rows=rows,
         peak_ratio=round(ratio, 3), max_ratio=args.max_ratio, flat=ratio <= args.max_ratio,
         machine=machine_info('cpu', args.threads))
 

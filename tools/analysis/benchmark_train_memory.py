@@ -16,7 +16,8 @@ over the memory allocated before the step (its peak reset there). The growth of 
 ``fixed + N * per_clip``: a line fit over ``--batches`` for the ``--split-configs``; others
 take ``fixed`` from a fit of the same precision. A GPU needs ``weights + optimizer state +
 fixed + N * per_clip`` for N clips; the clips that fit leave ``--headroom`` free. Details in
-:func:`point3d_mm.apis.benchmark.summarise`. Prints a table and writes JSON (``--out``)::
+:func:`point3d_mm.analysis.training_memory_summary.summarise`. Prints a table and writes JSON
+(``--out``)::
 
     OMP_NUM_THREADS=1 nice python tools/analysis/benchmark_train_memory.py --threads 1 \
         --out work_dirs/benchmark/train_memory_cpu.json
@@ -28,7 +29,13 @@ import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
 
-from point3d_mm.apis import benchmark as bench
+from point3d_mm.analysis import training_memory as bench
+from point3d_mm.analysis.benchmark_configs import CONFIGS
+from point3d_mm.analysis.training_memory_summary import (
+    HEADROOM,
+    format_memory_report,
+    summarise,
+)
 from point3d_mm.utils.benchmark import command_line, machine_info
 from point3d_mm.utils.fileio import dump_json
 
@@ -38,7 +45,7 @@ GPU_SIZES_GB = (16, 24, 32, 40, 80)
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--configs', nargs='+', default=['ucf24', 'jhmdb', 'ava'],
-                        help=f'names ({", ".join(bench.CONFIGS)}) or config files')
+                        help=f'names ({", ".join(CONFIGS)}) or config files')
     parser.add_argument('--options', nargs='+', choices=list(bench.OPTIONS),
                         help='default: fp32 bf16 cp bf16+cp (CPU); fp32 fp16 cp fp16+cp '
                         '(CUDA)')
@@ -73,7 +80,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--input-size', type=int, help="frame size (default: the config's)")
     parser.add_argument('--cfg-options', nargs='*', default=[],
                         help='key=value overrides of every config (Python literals)')
-    parser.add_argument('--headroom', type=float, default=bench.HEADROOM,
+    parser.add_argument('--headroom', type=float, default=HEADROOM,
                         help='share of GPU memory left free')
     parser.add_argument('--gpu-sizes', type=float, nargs='+', default=list(GPU_SIZES_GB),
                         help='GPU memory sizes, GiB')
@@ -108,7 +115,7 @@ def benchmark(args: argparse.Namespace, partial_out: Optional[str] = None) -> Di
     return dict(command=command_line(), device=args.device, threads=args.threads,
                 headroom=args.headroom, gpu_sizes_gb=args.gpu_sizes,
                 machine=machine_info(args.device, args.threads), cases=cases, failed=failed,
-                summary=bench.summarise(cases, args.gpu_sizes, args.headroom))
+                summary=summarise(cases, args.gpu_sizes, args.headroom))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -117,7 +124,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         bench.child_main(args.child)
         return
     report = benchmark(args, partial_out=args.out + '.partial')
-    print(bench.format_memory_report(report))
+    print(format_memory_report(report))
     dump_json(report, args.out)
     if osp.exists(args.out + '.partial'):
         os.remove(args.out + '.partial')

@@ -35,8 +35,8 @@ def main(argv=None) -> int:
     parser.add_argument('--out', help='JSON output')
     args = parser.parse_args(argv)
 
+    from point3d_mm.analysis.twa_inspection import format_table, inspect
     from point3d_mm.apis import init_detector
-    from point3d_mm.apis.twa_inspection import format_table, inspect
     from point3d_mm.utils.fileio import dump_json
     model = init_detector(args.config, args.checkpoint, device=args.device)
     result = inspect(model, args.video, args.clips, args.clip_len, args.interval)

@@ -15,9 +15,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..apis.inference import _ClipPreparer
 from ..models.necks.time_wise_attention import attention_matrix
 from ..utils.video import iter_numbered_frames
-from .inference import _ClipPreparer
 
 #: Scalings reported besides the model's own: (name, scale, temperature).
 VARIANTS = (('sqrt_d', 'sqrt_d', None), ('raw_gram', None, None),
