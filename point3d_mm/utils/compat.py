@@ -159,7 +159,8 @@ def patch_mmaction_numpy2() -> None:
     * ``evaluation/functional/multisports_utils.py:67-70`` ``iou3dt_voc`` (MultiSports video AP)
       calls ``int()`` on one-element arrays, refused since numpy 2.3: the module's ``int`` is
       numpy 1's. (Its ``get_vid_dets`` reading ``frm_det[3]`` at line 182 is a bug of
-      mmaction2 under any numpy, not patched.)
+      mmaction2 under any numpy, not patched: ``benchmark_eval.py`` times a fixed copy of
+      ``link_tubes``, ``point3d_mm.analysis.evaluation_speed.mmaction2_reference``.)
     * ``evaluation/functional/accuracy.py:428`` ``average_recall_at_avg_proposals`` (AR@AN):
       ``np.trapz``, removed in numpy 2.4 (renamed ``np.trapezoid`` in 2.0).
     * ``evaluation/metrics/multimodal_metric.py:514`` ``RetrievalRecall``: ``np.in1d``, removed
