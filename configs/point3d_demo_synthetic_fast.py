@@ -1,7 +1,7 @@
 # The demo with the fast 3D Head of point3d_ucf24_fast.py: point3d_demo_synthetic.py with
 # the 3D backbone's stem convolution at spatial stride 2 (its ResNet3d-18 on 16x16 instead
 # of 32x32 positions of Y). Trained and tested like the demo; its accuracy against the full
-# model, 3 seeds each, is the 'fast' row of docs/ablation_results/tables.md
+# model, 3 seeds each, is the 'fast' row of docs/model_zoo.md, "Ablations"
 # (tools/analysis/run_ablation.py).
 _base_ = ['./point3d_demo_synthetic.py']
 

@@ -4,7 +4,7 @@
 # Speed (tools/analysis/benchmark.py, paper-speed section, docs/benchmarks.md): the 3D Head
 # takes most of a streaming frame at paper scale; this one cuts it about 5x (1554 against
 # 8892 ms per frame on one thread in the benchmark's fp32 run). Its price in accuracy, at
-# the ablation protocol's scale: the 'fast' row of docs/ablation_results/tables.md (the
+# the ablation protocol's scale: the 'fast' row of docs/model_zoo.md, "Ablations" (the
 # demo-scale counterpart is point3d_demo_synthetic_fast.py).
 _base_ = ['./point3d_ucf24.py']
 

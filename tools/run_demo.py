@@ -36,10 +36,16 @@ CONFIG = 'configs/point3d_demo_synthetic.py'
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data', 'synthetic'))
-    parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'demo'))
+    parser.add_argument('--work-dir', help='default: work_dirs/demo, and work_dirs/demo_seed<k> '
+                        'for --seed k > 0')
     parser.add_argument('--config', default=osp.join(ROOT, CONFIG))
-    parser.add_argument('--seed', type=int, default=0, help='seed of the synthetic dataset')
+    parser.add_argument('--seed', type=int, default=0,
+                        help="training seed (the config's randomness.seed): the demo's "
+                        'spread is the spread over these')
+    parser.add_argument('--data-seed', type=int, default=0, help='seed of the synthetic dataset')
     parser.add_argument('--num-train', type=int, default=600, help='training videos')
+    parser.add_argument('--num-val', type=int, default=20,
+                        help='validation videos (they choose the linking settings)')
     parser.add_argument('--num-test', type=int, default=20, help='held-out test videos')
     parser.add_argument('--iters', type=int, default=None,
                         help='training iterations (default: the config\'s)')
@@ -161,7 +167,8 @@ def prepare_data(data_root: str, recipe: Dict, fresh: bool) -> Tuple[int, bool]:
 def main(argv=None) -> None:
     args = parse_args(argv)
     started = time.time()
-    recipe = dict(seed=args.seed, num_train=args.num_train, num_test=args.num_test)
+    recipe = dict(seed=args.data_seed, num_train=args.num_train, num_test=args.num_test,
+                  num_val=args.num_val)
     if args.data_only:
         step('1/4 synthetic dataset')
         prepare_data(args.data_root, recipe, args.fresh)
@@ -174,17 +181,23 @@ def main(argv=None) -> None:
     steps = DemoSteps(ROOT, args.config, args.work_dir, args.data_root,
                       locks=(work_lock, data_lock))
     step('2/4 training (mim train)')
-    trained = steps.train(recipe, args.iters, resume=not regenerated and not args.fresh)
+    trained = steps.train(recipe, args.iters, resume=not regenerated and not args.fresh,
+                          seed=args.seed)
     records = StepRecords(args.work_dir)
-    step('3/4 evaluation (mim test): frame-mAP and video-mAP on the held-out videos')
-    outputs = steps.evaluate(trained, records)
+    step('3/4 evaluation (mim test): frame-mAP and video-mAP on the held-out videos; the '
+         'linking settings chosen on the validation videos')
+    outputs = steps.evaluate(trained, records, 'test')
+    val = steps.evaluate(trained, records, 'val')
+    tuned = steps.tune_linker(trained, records, val['detections'], outputs['detections'])
     step('4/4 demo video (tools/demo.py)')
     outputs.update(steps.draw_video(trained, records, args.streaming, args.show_heatmap))
 
     print(f'\n=== done in {(time.time() - started) / 60:.1f} min ===')
     print(f'dataset:          {args.data_root}')
     print(f'checkpoint:       {trained["checkpoint"]}')
-    print(f'metrics (JSON):   {outputs["metrics"]}')
+    print(f'metrics (JSON):   {outputs["metrics"]} (the config\'s linker)')
+    print(f'                  {tuned["metrics"]} (linker chosen on validation: '
+          f'{tuned["linker"]})')
     print(f'detections:       {outputs["detections"]}')
     print(f'tubes:            {outputs["tubes"]}')
     print(f'annotated video:  {outputs["video"]}')

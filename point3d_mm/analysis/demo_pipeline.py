@@ -10,6 +10,7 @@ complete for this checkpoint. The run's locks are ``tools/run_demo.py``'s (taken
 module, which loads torch, is imported); the commands inherit them (``locks``).
 """
 import glob
+import json
 import os
 import os.path as osp
 import re
@@ -27,7 +28,11 @@ from ..utils.safe_pickle import safe_pickle_load
 
 #: What SyntheticActions.generate writes into the data root, and the demo's recipe record: the
 #: only entries a data root that the demo replaces may hold (anything else is not ours).
-DATA_ENTRIES = {'frames', 'ava', 'synthetic_gt.pkl', 'synthetic_joints.pkl', 'demo_recipe.json'}
+DATA_ENTRIES = {'frames', 'ava', 'synthetic_gt.pkl', 'synthetic_val_gt.pkl',
+                'synthetic_joints.pkl', 'demo_recipe.json'}
+#: The ground truth of each evaluated split in the data root: validation videos choose the
+#: linker, test videos report.
+GT_FILES = dict(val='synthetic_val_gt.pkl', test='synthetic_gt.pkl')
 
 
 def read_json(path: str):
@@ -123,18 +128,24 @@ class DemoSteps:
     def mim() -> str:
         return osp.join(osp.dirname(sys.executable), 'mim')
 
-    def data_options(self) -> List[str]:
+    def data_options(self, split: str = 'test') -> List[str]:
         """``--cfg-options`` pointing the config's datasets and evaluators at the data root
-        (config variables are resolved when the config is read, so each user gets it)."""
-        gt_file = osp.join(self.data_root, 'synthetic_gt.pkl')
-        return ([f'{loader}.dataset.data_root={self.data_root}'
-                 for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-                + [f'{evaluator}.{i}.ann_file={gt_file}'
-                   for evaluator in ('val_evaluator', 'test_evaluator') for i in (0, 1)])
+        (config variables are resolved when the config is read, so each user gets it), the
+        validation loop at the validation videos and the test loop at ``split``'s."""
+        options = [f'{loader}.dataset.data_root={self.data_root}'
+                   for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+        for loader, evaluator, gt in (('val_dataloader', 'val_evaluator', GT_FILES['val']),
+                                      ('test_dataloader', 'test_evaluator', GT_FILES[split])):
+            options.append(f'{loader}.dataset.ann_file={gt}')
+            options += [f'{evaluator}.{i}.ann_file={osp.join(self.data_root, gt)}'
+                        for i in (0, 1)]
+        return options
 
-    def train(self, recipe: Dict, iters: Optional[int] = None, resume: bool = True) -> Dict:
-        """Step 2: ``mim train``. With ``resume`` (the data was reused, no ``--fresh``) and
-        the work dir last trained on ``recipe``, ``--resume`` continues an interrupted run from
+    def train(self, recipe: Dict, iters: Optional[int] = None, resume: bool = True,
+              seed: int = 0) -> Dict:
+        """Step 2: ``mim train`` with ``seed`` (``randomness.seed``). With ``resume`` (the data
+        was reused, no ``--fresh``) and the work dir last trained on ``recipe`` and ``seed``,
+        ``--resume`` continues an interrupted run from
         its last intact checkpoint (tools/train.py's resume_fallback) and returns at once when
         training is complete; otherwise training starts afresh.
 
@@ -145,39 +156,69 @@ class DemoSteps:
         started = time.time()
         remove_leftovers(self.work_dir)  # of killed atomic writes; safe: the run holds its lock
         trained_on = osp.join(self.work_dir, 'demo_recipe.json')
-        resume = resume and read_json(trained_on) == recipe
+        record = dict(recipe, train_seed=seed)
+        resume = resume and read_json(trained_on) == record
         if not resume:
             forget_checkpoints(self.work_dir)
-        options = self.data_options()
+        options = self.data_options() + [f'randomness.seed={seed}']
         if iters:
             options += [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}']
-        dump_json(recipe, trained_on)
+        dump_json(record, trained_on)
         self.run([self.mim(), 'train', 'point3d_mm', self.config, '--gpus', '0', '--work-dir',
                   self.work_dir, *(['--resume'] if resume else []), '--cfg-options', *options])
         with open(osp.join(self.work_dir, 'last_checkpoint')) as f:
             checkpoint = f.read().strip()
         print(f'training step took {time.time() - started:.0f} s; checkpoint {checkpoint}')
         return dict(checkpoint=checkpoint, sha256=file_sha256(checkpoint),
-                    config=osp.abspath(self.config), data=recipe)
+                    config=osp.abspath(self.config), data=recipe, seed=seed)
 
-    def evaluate(self, trained: Dict, records: StepRecords) -> Dict[str, str]:
-        """Step 3: ``mim test`` (frame-mAP and video-mAP), unless done for this checkpoint.
+    def evaluate(self, trained: Dict, records: StepRecords, split: str = 'test'
+                 ) -> Dict[str, str]:
+        """Step 3: ``mim test`` (frame-mAP and video-mAP with the config's linker) on the
+        videos of ``split`` (``val`` or ``test``), unless done for this checkpoint.
 
         Returns:
             The output files: ``metrics``, ``detections``, ``tubes``.
         """
-        outputs = dict(metrics=osp.join(self.work_dir, 'test_metrics.json'),
-                       detections=osp.join(self.work_dir, 'test_detections.pkl'),
-                       tubes=osp.join(self.work_dir, 'test_tubes.pkl'))
-        if records.done('test', trained, outputs.values()):
+        outputs = {name: osp.join(self.work_dir, f'{split}_{name}.{ext}') for name, ext in (
+            ('metrics', 'json'), ('detections', 'pkl'), ('tubes', 'pkl'))}
+        if records.done(split, trained, outputs.values()):
             print(f'reusing {outputs["metrics"]} (evaluated with this checkpoint)')
             return outputs
         self.run([self.mim(), 'test', 'point3d_mm', self.config, '--checkpoint',
                   trained['checkpoint'], '--gpus', '0', '--work-dir', self.work_dir,
-                  '--out-metrics', outputs['metrics'], '--cfg-options', *self.data_options(),
+                  '--out-metrics', outputs['metrics'], '--cfg-options',
+                  *self.data_options(split),
                   f'test_evaluator.0.dump_detections={outputs["detections"]}',
                   f'test_evaluator.1.dump_tubes={outputs["tubes"]}'])
-        records.record('test', trained)
+        records.record(split, trained)
+        return outputs
+
+    def tune_linker(self, trained: Dict, records: StepRecords, val_detections: str,
+                    test_detections: str) -> Dict[str, str]:
+        """Step 3, linking: ``tune_linker.py`` chooses the linker's settings on the validation
+        detections, ``eval_detections.py`` scores the test detections with them (the test
+        videos choose nothing), unless done for this checkpoint.
+
+        Returns:
+            The output files: ``linker`` (the config snippet), ``tuning`` (every setting
+            and its validation scores) and ``metrics`` (test metrics with the chosen linker).
+        """
+        outputs = dict(linker=osp.join(self.work_dir, 'tuned_linker.py'),
+                       tuning=osp.join(self.work_dir, 'linker_tuning.json'),
+                       metrics=osp.join(self.work_dir, 'test_metrics_tuned_linker.json'))
+        if records.done('tune_linker', trained, outputs.values()):
+            print(f'reusing {outputs["linker"]} (tuned on this checkpoint\'s detections)')
+            return outputs
+        tools = osp.join(self.root, 'tools', 'analysis')
+        self.run([sys.executable, osp.join(tools, 'tune_linker.py'),
+                  osp.join(self.data_root, GT_FILES['val']), val_detections, '--config',
+                  self.config, '--out', outputs['linker'], '--out-json', outputs['tuning']])
+        linker = mmengine.Config.fromfile(outputs['linker']).linker
+        self.run([sys.executable, osp.join(tools, 'eval_detections.py'),
+                  osp.join(self.data_root, GT_FILES['test']), test_detections, '--linker',
+                  json.dumps(dict(linker)), '--out', outputs['metrics']])
+        records.record('tune_linker', trained)
         return outputs
 
     def draw_video(self, trained: Dict, records: StepRecords, streaming: bool = False,

@@ -41,6 +41,9 @@ from ..utils.fileio import atomic_write
 from ..utils.safe_pickle import safe_pickle_load
 
 ACT_KEYS = ('labels', 'gttubes', 'nframes', 'resolution', 'train_videos', 'test_videos')
+#: The optional key of a validation file (:func:`validation_act`): the file it was held out
+#: from. Its ``test_videos`` are then validation videos, never test videos.
+VALIDATION_KEY = 'validation_of'
 
 
 def load_act(path: Union[str, os.PathLike],
@@ -54,7 +57,8 @@ def load_act(path: Union[str, os.PathLike],
     Returns:
         The ACT dict with ``str`` video names and class names, ``int`` label keys and
         ``nframes``, ``(int, int)`` resolutions, float32 (N, 5) tubes sorted by frame and
-        lists of lists of ``str`` splits. Keys outside :data:`ACT_KEYS` are dropped.
+        lists of lists of ``str`` splits. Keys outside :data:`ACT_KEYS` and
+        :data:`VALIDATION_KEY` are dropped.
 
     Raises:
         ValueError: the file is not a readable pickle of a dict, lacks a required key or has
@@ -97,7 +101,56 @@ def normalise_act(data: Dict) -> Dict:
     for key in ('train_videos', 'test_videos'):
         if key in data:
             act[key] = [[str(video) for video in split] for split in data[key]]
+    if VALIDATION_KEY in data:
+        act[VALIDATION_KEY] = str(data[VALIDATION_KEY])
     return act
+
+
+def validation_act(act: Dict, val_videos: Sequence[Sequence[str]], source: str) -> Dict:
+    """The validation file of ``act``: its splits' test lists become ``val_videos`` and
+    its train lists lose them.
+
+    Settings are chosen on such a file (the evaluators, ``tune_linker.py``) so that no test
+    video chooses anything; the file records where it came from (:data:`VALIDATION_KEY`).
+
+    Args:
+        act: An ACT dict (normalised).
+        val_videos: Per split, the validation videos: annotated in ``act``, and (when held out
+            of the training videos) removed from that split's train list.
+        source: The file ``act`` was read from (its name is recorded).
+
+    Raises:
+        ValueError: a split count that differs from ``act``'s, a validation video without
+            annotation, or one that is a test video of its split.
+    """
+    train_splits = act.get('train_videos', [[] for _ in val_videos])
+    test_splits = act.get('test_videos', [[] for _ in val_videos])
+    if len(val_videos) != len(train_splits):
+        raise ValueError(f'{source}: {len(train_splits)} split(s) but validation videos for '
+                         f'{len(val_videos)}')
+    out = {'labels': act['labels'], 'train_videos': [], 'test_videos': []}
+    for number, (train, test, val) in enumerate(zip(train_splits, test_splits, val_videos), 1):
+        unknown = [v for v in val if v not in act['nframes']]
+        leaked = sorted(set(val) & set(test))
+        if unknown or leaked:
+            raise ValueError(f'{source}: split {number}: validation videos '
+                             + (f'without annotation {unknown[:5]} ' if unknown else '')
+                             + (f'that are test videos {leaked[:5]}' if leaked else ''))
+        held_out = set(val)
+        out['train_videos'].append([v for v in train if v not in held_out])
+        out['test_videos'].append(list(val))
+    # the annotation of videos that no split trains or validates on (a one-split dataset's
+    # test videos) stays out, so that nothing reading this file can use it
+    kept = {v for split in out['train_videos'] + out['test_videos'] for v in split}
+    for key in ('gttubes', 'nframes', 'resolution'):
+        out[key] = {v: value for v, value in act[key].items() if v in kept}
+    out[VALIDATION_KEY] = os.path.basename(os.fspath(source))
+    return out
+
+
+def is_validation_act(act: Mapping) -> bool:
+    """Whether an ACT dict is a validation file (:func:`validation_act`)."""
+    return VALIDATION_KEY in act
 
 
 def _as_resolution(shape, video: str) -> Tuple[int, int]:

@@ -163,3 +163,37 @@ def test_rejects_bad_arguments():
         SyntheticActions(classes=('walk_left', 'fly'))
     with pytest.raises(ValueError, match='min_frames <= max_frames'):
         SyntheticActions(min_frames=40, max_frames=30)
+
+
+def test_validation_videos_change_no_train_or_test_video(tiny_synthetic, tmp_path):
+    """Validation videos come from their own random streams: with them, every train and test
+    frame and the ground-truth file are byte-identical to a set made without them, and the
+    validation file lists them as its test videos, with no test video's annotation."""
+    from point3d_mm.datasets.preparation.synthetic_actions import VAL_GT_FILE
+    from point3d_mm.structures.act_format import is_validation_act
+    out = str(tmp_path / 'with_val')
+    paths = SyntheticActions(**dict(TINY, num_val=2)).generate(out)
+    with_val, without = tree_hashes(out), tree_hashes(tiny_synthetic['root'])
+    val_files = {name for name in with_val if 'val_00' in name or VAL_GT_FILE in name}
+    assert {name: h for name, h in with_val.items() if name not in val_files} == without
+    assert paths['act_val'] == osp.join(out, VAL_GT_FILE)
+    val = load_act(paths['act_val'])
+    act = load_act(paths['act'])
+    assert is_validation_act(val) and not is_validation_act(act)
+    assert val['validation_of'] == 'synthetic_gt.pkl'
+    assert val['test_videos'] == [['val_0000', 'val_0001']]
+    assert val['train_videos'] == act['train_videos']
+    assert set(val['gttubes']) == set(act['train_videos'][0]) | {'val_0000', 'val_0001'}
+    assert not set(val['nframes']) & set(act['test_videos'][0])
+    # a validation video is a video of its own, not a copy of the train or test video
+    # of its index
+    for other in ('train_0000', 'test_0000'):
+        first = cv2.imread(osp.join(out, 'frames', other, '00001.jpg'))
+        assert not np.array_equal(first, cv2.imread(osp.join(out, 'frames', 'val_0000',
+                                                             '00001.jpg')))
+    dataset = ACTDataset(ann_file=paths['act_val'], data_root='', data_prefix=dict(
+        img=osp.join(out, 'frames')), clip_len=4, test_mode=True, pipeline=[])
+    assert {dataset.get_data_info(i)['video'] for i in range(len(dataset))} == {
+        'val_0000', 'val_0001'}
+    with pytest.raises(ValueError, match='num_val must be >= 0'):
+        SyntheticActions(num_val=-1)

@@ -20,6 +20,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--num-train', type=int, default=40, help='train videos')
     parser.add_argument('--num-test', type=int, default=10, help='test videos')
+    parser.add_argument('--num-val', type=int, default=0,
+                        help='validation videos (their own random streams: the train and '
+                        'test videos do not change), in synthetic_val_gt.pkl')
     parser.add_argument('--size', type=int, default=128, help='frame width and height')
     parser.add_argument('--min-frames', type=int, default=32)
     parser.add_argument('--max-frames', type=int, default=96)
@@ -38,12 +41,13 @@ def main() -> None:
     args = parse_args()
     start = time.perf_counter()
     paths = SyntheticActions(
-        seed=args.seed, num_train=args.num_train, num_test=args.num_test, size=args.size,
-        min_frames=args.min_frames, max_frames=args.max_frames, max_actors=args.max_actors,
-        classes=args.classes, ava_fps=args.ava_fps, ava_clip_len=args.ava_clip_len,
-        ava_frame_interval=args.ava_frame_interval).generate(args.out)
-    print(f'wrote {args.num_train} + {args.num_test} videos to {args.out} in '
-          f'{time.perf_counter() - start:.1f} s')
+        seed=args.seed, num_train=args.num_train, num_test=args.num_test, num_val=args.num_val,
+        size=args.size, min_frames=args.min_frames, max_frames=args.max_frames,
+        max_actors=args.max_actors, classes=args.classes, ava_fps=args.ava_fps,
+        ava_clip_len=args.ava_clip_len, ava_frame_interval=args.ava_frame_interval
+    ).generate(args.out)
+    print(f'wrote {args.num_train} train + {args.num_test} test + {args.num_val} validation '
+          f'videos to {args.out} in {time.perf_counter() - start:.1f} s')
     for name, path in paths.items():
         print(f'  {name}: {path}')
 

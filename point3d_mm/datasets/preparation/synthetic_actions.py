@@ -22,7 +22,7 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ...structures.act_format import dump_act
+from ...structures.act_format import dump_act, validation_act
 from ...utils.fileio import atomic_write
 from .synthetic_ava import (
     AVA_OCCLUDED,
@@ -49,6 +49,11 @@ __all__ = ['SyntheticActions', 'CLASSES', 'AVA_OCCLUDED', 'OCCLUDED_FRACTION', '
 _MIN_VISIBLE = 0.3  # fraction of the box inside the frame for the actor to be annotated
 _MAX_GAP, _MIN_RUN = 8, 4  # frames: tubes do not flicker at the border (_stable_runs)
 _JPEG_QUALITY = 90
+#: The random stream of each split (train and test kept theirs when validation was added).
+_SPLIT_STREAMS = {'train': 0, 'test': 1, 'val': 2}
+#: The validation ground truth beside ``synthetic_gt.pkl``
+#: (:func:`~point3d_mm.structures.act_format.validation_act`).
+VAL_GT_FILE = 'synthetic_val_gt.pkl'
 
 
 def _covered_fraction(box: np.ndarray, rects: Sequence[Tuple[float, ...]]) -> float:
@@ -105,6 +110,9 @@ class SyntheticActions:
         seed: The seed; the output is a function of it and the arguments below only.
         num_train: Train videos.
         num_test: Test videos.
+        num_val: Validation videos, for choosing settings (linker thresholds, defaults)
+            without looking at the test videos: the same distribution from their own
+            random streams, so that adding them changes no train or test video.
         size: Frame width and height in pixels.
         min_frames: Shortest video.
         max_frames: Longest video.
@@ -120,7 +128,7 @@ class SyntheticActions:
     """
 
     def __init__(self, seed: int = 0, num_train: int = 40, num_test: int = 10,
-                 size: int = 128, min_frames: int = 32, max_frames: int = 96,
+                 num_val: int = 0, size: int = 128, min_frames: int = 32, max_frames: int = 96,
                  max_actors: int = 3, classes: Sequence[str] = CLASSES, ava_fps: int = 8,
                  ava_clip_len: int = 8, ava_frame_interval: int = 2) -> None:
         unknown = sorted(set(classes) - set(CLASSES))
@@ -134,6 +142,9 @@ class SyntheticActions:
         self.seed = seed
         self.num_train = num_train
         self.num_test = num_test
+        if num_val < 0:
+            raise ValueError(f'num_val must be >= 0, got {num_val}')
+        self.num_val = num_val
         self.size = size
         self.margin = size // 8  # camera travel: the background canvas is larger than a frame
         self.min_frames = min_frames
@@ -149,11 +160,15 @@ class SyntheticActions:
         return ([f'train_{i:04d}' for i in range(self.num_train)],
                 [f'test_{i:04d}' for i in range(self.num_test)])
 
+    def val_video_names(self) -> List[str]:
+        """Names of the validation videos."""
+        return [f'val_{i:04d}' for i in range(self.num_val)]
+
     def _rng(self, video: str, stream: int) -> np.random.Generator:
         # Independent streams per video and purpose: a video does not change when the number
         # of videos changes, and the pixel noise does not shift the plan's draws.
         split, index = video.split('_')
-        return np.random.default_rng([self.seed, int(split == 'test'), int(index), stream])
+        return np.random.default_rng([self.seed, _SPLIT_STREAMS[split], int(index), stream])
 
     def plan_video(self, video: str) -> Dict:
         """Draw everything about a video but the pixel noise.
@@ -249,6 +264,9 @@ class SyntheticActions:
         Layout::
 
             out_dir/synthetic_gt.pkl                      ACT ground truth (1 split)
+            out_dir/synthetic_val_gt.pkl                  with ``num_val``: the validation
+                                                          file (its test list: the val_*
+                                                          videos; validation_act)
             out_dir/synthetic_joints.pkl                  joints as knots: dict(joints=
                                                           {video: {label: [(L, 11, 3) x, y,
                                                           visible per tube of gttubes]}},
@@ -267,7 +285,8 @@ class SyntheticActions:
             out_dir: Output folder (created).
 
         Returns:
-            Paths of the written annotation files by name: ``act``, ``joints``, ``frames``,
+            Paths of the written annotation files by name: ``act``, ``act_val`` (with
+            ``num_val``), ``joints``, ``frames``,
             ``ava_train``, ``ava_val``, ``ava_train_excluded``, ``ava_val_excluded``,
             ``ava_train_proposals``, ``ava_val_proposals``, ``ava_label_map``.
         """
@@ -277,14 +296,7 @@ class SyntheticActions:
         joints = dict(joints={}, names=list(JOINT_NAMES), flip_indices=list(JOINT_FLIP_INDICES))
         ava = {'train': ([], [], {}), 'val': ([], [], {})}
         for video in train + test:
-            frames, ann = self.render_video(video)
-            frame_dir = osp.join(out_dir, 'frames', video)
-            os.makedirs(frame_dir, exist_ok=True)
-            for index, frame in enumerate(frames, 1):
-                ok, buffer = cv2.imencode('.jpg', frame, [cv2.IMWRITE_JPEG_QUALITY,
-                                                          _JPEG_QUALITY])
-                with open(osp.join(frame_dir, f'{index:05d}.jpg'), 'wb') as f:
-                    f.write(buffer.tobytes())
+            ann = self._write_video(video, out_dir)
             act['gttubes'][video] = {ann['label']: ann['tubes']} if ann['tubes'] else {}
             joints['joints'][video] = {ann['label']: ann['joints']} if ann['tubes'] else {}
             act['nframes'][video] = ann['nframes']
@@ -299,4 +311,24 @@ class SyntheticActions:
         dump_act(act, paths['act'])
         atomic_write(pickle.dumps(joints, protocol=4), paths['joints'])
         paths.update(write_ava(out_dir, self.classes, ava))
+        if self.num_val:
+            val = self.val_video_names()
+            for video in val:
+                ann = self._write_video(video, out_dir)
+                act['gttubes'][video] = {ann['label']: ann['tubes']} if ann['tubes'] else {}
+                act['nframes'][video] = ann['nframes']
+                act['resolution'][video] = (self.size, self.size)
+            paths['act_val'] = osp.join(out_dir, VAL_GT_FILE)
+            dump_act(validation_act(act, [val], paths['act']), paths['act_val'])
         return paths
+
+    def _write_video(self, video: str, out_dir: str) -> Dict:
+        """Render ``video`` into ``out_dir/frames/<video>/`` and return its annotation."""
+        frames, ann = self.render_video(video)
+        frame_dir = osp.join(out_dir, 'frames', video)
+        os.makedirs(frame_dir, exist_ok=True)
+        for index, frame in enumerate(frames, 1):
+            ok, buffer = cv2.imencode('.jpg', frame, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
+            with open(osp.join(frame_dir, f'{index:05d}.jpg'), 'wb') as f:
+                f.write(buffer.tobytes())
+        return ann
