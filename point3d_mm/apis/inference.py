@@ -17,6 +17,11 @@ clips the model was tested on. With the test dataset's ``key_frame='center'`` (o
 clip modes only), frame t is the middle of its clip, t-(T//2)s ... t+(T-1-T//2)s, clamped to
 the video's first and last frames as the dataset clamps them: its detections come (T-1-T//2)s
 frames later, once the clip's last frame has been read. Streaming stays causal.
+
+With the model's ``test_cfg.head_interval`` k > 1, all three modes run TWA and the
+classification head on the key frames 1, 1+k, 1+2k, ... and reuse its output on the frames
+between (:mod:`point3d_mm.models.utils.head_interval`); the backbone and the Point Head still
+run on every frame.
 """
 import os.path as osp
 from collections import deque
@@ -32,6 +37,7 @@ from torch import nn
 from ..datasets import clip_frame_ids, clip_results_from_frames, key_frame_index
 from ..evaluation import linker_config
 from ..evaluation.functional import clip_rows
+from ..models.utils import HeadMemory
 from ..utils.memory import trim_heap
 from ..utils.video import Frames, iter_numbered_frames
 
@@ -182,6 +188,8 @@ def iter_frame_detections(model: nn.Module, video: Frames, mode: str = 'streamin
     waiting: deque = deque()  # (number, frame) read but not yet detected: up to ahead + 1
     last = 0
     input_size = None
+    # One memory per video, passed only with an interval: k = 1 calls the model as before.
+    head_args = (HeadMemory(), ) if getattr(model, 'head_interval', 1) > 1 else ()
 
     def detect(number: int) -> np.ndarray:
         # The frames the test dataset loads for key frame `number`, the last frame read so
@@ -192,12 +200,13 @@ def iter_frame_detections(model: nn.Module, video: Frames, mode: str = 'streamin
         if mode == 'clip':
             clip_inputs, clip_samples = prepare(_clip_window(window, frame_ids, last), frame_ids,
                                                 key_index)
-            clip_samples = model.predict(clip_inputs, clip_samples)
+            clip_samples = model.predict(clip_inputs, clip_samples, *head_args)
         else:
             clip_samples = [sample_template.new()]
             clip_samples[0].set_metainfo(dict(frame_ids=frame_ids, key_frame_index=key_index))
             feats = torch.stack(_clip_window(window, frame_ids, last))[None]
-            clip_samples = model.predict_clip_feats(feats, clip_samples, input_size)
+            clip_samples = model.predict_clip_feats(feats, clip_samples, input_size,
+                                                    *head_args)
         if number % _TRIM_EVERY == 0:
             trim_heap()
         return _detections_rows(clip_samples[0], number)

@@ -13,8 +13,17 @@ mode see each frame alone either way. ``cache_features=False``, or a dataset or 
 the per-frame split (mmaction2's AVA dataset, a recognizer), runs mmengine's loop: clip mode,
 the reference path.
 
+Head interval: with the model's ``test_cfg.head_interval`` k > 1, TWA and the classification
+head run on one clip of every k frames of a video and the clips between reuse its output
+(:mod:`point3d_mm.models.utils.head_interval`), on both paths: a video's clips are predicted in
+frame order sharing a ``HeadMemory``; clip mode keeps one across the loader's batches, which
+come in the dataset's order.
+
 Distributed: each process takes every world_size-th video (a video's frames must stay in one
-process to be shared); mmengine's result collection puts the clips back together.
+process to be shared); mmengine's result collection puts the clips back together. (Clip mode
+with k > 1 gives the single-process detections only on one process: mmengine's sampler deals a
+video's clips out to all processes, and each then runs the head on the first clip of a period
+that it sees.)
 
 Progress: the hooks see the predicted clips regrouped into steps like the loader's batches
 (:func:`loader_steps`), so that the logger's ``Iter(test) [i/n]``, whose ``n`` is the
@@ -33,7 +42,10 @@ from mmengine.dist import get_dist_info
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop, ValLoop
+from mmengine.runner.amp import autocast
 from torch import Tensor
+
+from ..models.utils import HeadMemory, key_frame_number
 
 #: Keys of a clip's data info that describe its ground truth, emptied for a frame alone.
 _GT_KEYS = ('gt_bboxes', 'gt_labels', 'gt_frame_inds', 'gt_track_ids', 'gt_knots')
@@ -96,10 +108,13 @@ class _FeatureCache:
             indices: dataset indices of the video's clips, in key-frame order.
         """
         infos = [self.dataset.get_data_info(i) for i in indices]
-        order = sorted(range(len(infos)), key=lambda i: min(infos[i]['frame_ids']))
+        order = sorted(range(len(infos)),
+                       key=lambda i: (min(infos[i]['frame_ids']), key_frame_number(infos[i])))
         infos = [infos[i] for i in order]
         feats: Dict[int, Tensor] = {}
         template = None
+        # passed only with an interval: k = 1 calls the model as before
+        head_args = (HeadMemory(), ) if _head_interval(self.model) > 1 else ()
         for start in range(0, len(infos), self.clip_batch):
             batch = infos[start:start + self.clip_batch]
             upcoming = [f for info in infos[start:] for f in info['frame_ids']]
@@ -109,7 +124,7 @@ class _FeatureCache:
             clip_feats = torch.stack([torch.stack([feats[f] for f in info['frame_ids']])
                                       for info in batch])
             samples = [self._clip_sample(template, info) for info in batch]
-            yield self.model.predict_clip_feats(clip_feats, samples, input_shape)
+            yield self.model.predict_clip_feats(clip_feats, samples, input_shape, *head_args)
 
     def _extract(self, info: dict, feats: Dict[int, Tensor], upcoming: List[int],
                  template) -> Tuple[object, Tuple[int, int]]:
@@ -157,6 +172,11 @@ class _FeatureCache:
         return sample
 
 
+def _head_interval(model) -> int:
+    """The model's head interval k (1 for a model without one)."""
+    return getattr(model, 'head_interval', 1)
+
+
 class _CachedFeatureLoopMixin:
     """A val/test loop on cached frame features (see the module docstring); ``stage`` is
     'val' or 'test'.
@@ -177,15 +197,43 @@ class _CachedFeatureLoopMixin:
         self.cache_features = cache_features
         self.frame_batch = frame_batch
         self.clip_batch = clip_batch
+        self._head_memory = None
 
     def run(self) -> dict:
         cache = self._cache()
-        return super().run() if cache is None else self._run_cached(cache)
+        if cache is not None:
+            return self._run_cached(cache)
+        self._head_memory = HeadMemory() if _head_interval(self._model()) > 1 else None
+        try:
+            return super().run()
+        finally:
+            self._head_memory = None
+
+    def _model(self):
+        """The model, unwrapped."""
+        model = self.runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    @torch.no_grad()
+    def run_iter(self, idx, data_batch) -> None:
+        """mmengine's step, or with a head interval the same step passing the model the
+        loop's :class:`HeadMemory` (the loader's clips come in the dataset's order: a video's
+        in frame order)."""
+        if self._head_memory is None:
+            return super().run_iter(idx, data_batch)
+        stage = self.stage
+        self.runner.call_hook(f'before_{stage}_iter', batch_idx=idx, data_batch=data_batch)
+        model = self._model()
+        with autocast(enabled=self.fp16):
+            data = model.data_preprocessor(data_batch, False)
+            outputs = model.predict(data['inputs'], data['data_samples'], self._head_memory)
+        self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+        self.runner.call_hook(f'after_{stage}_iter', batch_idx=idx, data_batch=data_batch,
+                              outputs=outputs)
 
     def _cache(self):
         """A :class:`_FeatureCache`, or None where the model or dataset cannot use one."""
-        model = self.runner.model
-        model = model.module if is_model_wrapper(model) else model
+        model = self._model()
         dataset = self.dataloader.dataset
         if not (self.cache_features and hasattr(model, 'predict_clip_feats')
                 and hasattr(model, 'extract_frame_feats') and len(dataset)

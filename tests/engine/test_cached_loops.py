@@ -1,5 +1,6 @@
 """The cached-feature test loop gives clip mode's detections and metrics (scores within 1e-5,
-box corners within 1e-3 px), computing each frame's backbone features once."""
+box corners within 1e-3 px), computing each frame's backbone features once; with a head
+interval (test_cfg.head_interval = k) it also gives streaming inference's."""
 import os.path as osp
 from typing import Optional
 
@@ -10,6 +11,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from point3d_mm.apis import detect_frames, init_detector
 from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
 from point3d_mm.engine.loops import loader_steps
 from point3d_mm.evaluation.functional import load_frame_detections
@@ -57,8 +59,9 @@ class StepRecorder(Hook):
 
 
 def run_test(data_root: str, checkpoint: str, work_dir: str, cache: bool,
-             recorder: Optional[StepRecorder] = None) -> tuple:
+             recorder: Optional[StepRecorder] = None, head_interval: int = 1) -> tuple:
     cfg = Config.fromfile(TINY_CONFIG)
+    cfg.model.test_cfg.head_interval = head_interval
     gt = osp.join(data_root, 'synthetic_gt.pkl')
     dump = osp.join(work_dir, 'dets.npz')
     cfg.work_dir = work_dir
@@ -107,6 +110,39 @@ def test_cached_loop_equals_clip_mode(data_root, checkpoint, tmp_path):
     # degenerate, with IoU 0 even with themselves).
     np.testing.assert_allclose(cached_dets[:, 4:], clip_dets[:, 4:], atol=1e-3)
     assert cached_metrics == pytest.approx(clip_metrics, abs=1e-6)
+
+
+def assert_same_rows(actual: np.ndarray, expected: np.ndarray) -> None:
+    """The same rows (video, frame, label, score, box) up to float rounding."""
+    assert len(expected) > 100 and len(actual) == len(expected)
+    actual, expected = canonical(actual), canonical(expected)
+    np.testing.assert_array_equal(actual[:, :3], expected[:, :3])
+    np.testing.assert_allclose(actual[:, 3], expected[:, 3], atol=1e-5)
+    np.testing.assert_allclose(actual[:, 4:], expected[:, 4:], atol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('head_interval', [2, 4])
+def test_head_interval_cached_loop_equals_clip_mode_and_streaming(data_root, checkpoint,
+                                                                  tmp_path, head_interval):
+    """With k > 1 the cached loop, clip mode (mmengine's loop over the loader's batches of 3
+    clips, which straddle videos) and streaming each test video's frames agree."""
+    clip_metrics, clip_dets, names = run_test(data_root, checkpoint, str(tmp_path / 'clip'),
+                                              cache=False, head_interval=head_interval)
+    cached_metrics, cached_dets, cached_names = run_test(
+        data_root, checkpoint, str(tmp_path / 'cached'), cache=True,
+        head_interval=head_interval)
+    assert cached_names == names
+    assert_same_rows(cached_dets, clip_dets)
+    assert cached_metrics == pytest.approx(clip_metrics, abs=1e-6)
+
+    model = init_detector(TINY_CONFIG, checkpoint, device='cpu',
+                          cfg_options={'model.test_cfg.head_interval': head_interval})
+    streamed = []
+    for index, name in enumerate(names):
+        rows = detect_frames(model, osp.join(data_root, 'frames', name), streaming=True)
+        streamed.append(np.column_stack([np.full(len(rows), index), rows]))
+    assert_same_rows(np.concatenate(streamed), cached_dets)
 
 
 def test_loader_steps_end_at_the_loaders_length():
