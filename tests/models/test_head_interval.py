@@ -104,10 +104,14 @@ def test_bad_intervals_are_refused(tiny_model_cfg, value):
         MODELS.build(cfg)
 
 
-def test_good_intervals(tiny_model_cfg):
+def test_good_intervals_and_a_changed_test_cfg(tiny_model_cfg):
     assert build_model(tiny_model_cfg).head_interval == 1  # the default
-    assert build_model(tiny_model_cfg, head_interval=np.int64(4)).head_interval == 4
+    model = build_model(tiny_model_cfg, head_interval=np.int64(4))
+    assert model.head_interval == 4 and type(model.head_interval) is int
     assert check_head_interval(3) == 3
+    model.test_cfg['head_interval'] = 0  # changed after building: refused where read
+    with pytest.raises(ValueError, match=r'test_cfg\.head_interval .*got 0'):
+        model.head_interval
 
 
 def test_periods_start_at_frame_one():

@@ -47,9 +47,10 @@ class Point3D(BaseModel):
     (Point Head on the decoded frames, TWA, classification) from the cached features.
 
     Head interval (``test_cfg.head_interval`` = k > 1): TWA and the classification head run
-    on one clip of every k frames of a video (the rule: :mod:`point3d_mm.models.utils.
-    head_interval`), and a clip between reuses that clip's head output, the feature map
-    (B', C', T', h', w') before pooling: its boxes are pooled on it. With ``pool='clip'`` a
+    on one clip of every k frames of a video, the key frames 1, 1+k, 1+2k, ... (the rule and
+    its one home: :mod:`~point3d_mm.models.utils.head_interval`), and each clip between
+    reuses that clip's head output, the feature map (1, C', T', h', w') before pooling: its
+    boxes are pooled on it. With ``pool='clip'`` a
     clip thus takes the head clip's class probabilities; with ``pool='roi'`` each box takes
     those of its own box pooled on the head clip's map. The alternative, the probabilities
     of the head frame's box it overlaps most, leaves a box without a score where it overlaps
@@ -112,7 +113,7 @@ class Point3D(BaseModel):
                    pred_format='act', head_interval=1),
             **(test_cfg or {})
         }
-        self.test_cfg['head_interval'] = check_head_interval(self.test_cfg['head_interval'])
+        check_head_interval(self.test_cfg['head_interval'])
         self._warned_head_memory = False
         if self.train_cfg['point_frames'] not in ('all', 'key'):
             raise ValueError("train_cfg.point_frames must be 'all' or 'key'")
@@ -124,8 +125,8 @@ class Point3D(BaseModel):
     @property
     def head_interval(self) -> int:
         """k of ``test_cfg.head_interval``: the classification head runs on one frame of
-        every k."""
-        return self.test_cfg['head_interval']
+        every k (checked on every read: test_cfg may be changed after building)."""
+        return check_head_interval(self.test_cfg['head_interval'])
 
     # ------------------------------------------------------------------ features
     def extract_frame_feats(self, frames: Tensor) -> Tuple[Tensor, ...]:
