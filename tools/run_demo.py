@@ -56,7 +56,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--streaming', action='store_true', help='streaming mode in the demo')
     parser.add_argument('--show-heatmap', action='store_true',
                         help="blend the Point Head's centre heatmap into the demo video")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.work_dir is None:
+        args.work_dir = osp.join(ROOT, 'work_dirs',
+                                 'demo' if args.seed == 0 else f'demo_seed{args.seed}')
+    return args
 
 
 def step(title: str) -> None:

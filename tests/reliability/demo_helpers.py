@@ -37,7 +37,7 @@ test_dataloader = dict(batch_size=2, dataset=dict(pipeline=test_pipeline))
 val_dataloader = dict(batch_size=2, dataset=dict(pipeline=test_pipeline, indices=8))
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
 '''
-TINY_ARGS = ['--num-train', '4', '--num-test', '2', '--iters', '4']
+TINY_ARGS = ['--num-train', '4', '--num-val', '2', '--num-test', '2', '--iters', '4']
 
 
 def write_demo_config(folder: str) -> str:

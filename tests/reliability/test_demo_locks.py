@@ -71,7 +71,7 @@ def test_run_waits_for_the_generating_run_then_reuses_its_data(tmp_path, config)
         time.sleep(1)
         assert run.proc.poll() is None, 'it did not wait for the lock'
         # "the other run" completes the data, then lets go
-        fake_complete_data(data_root, dict(seed=0, num_train=4, num_test=2))
+        fake_complete_data(data_root, dict(seed=0, num_train=4, num_test=2, num_val=2))
     finally:
         os.close(fd)
     assert run.wait(120) == 0, run.output
@@ -80,7 +80,7 @@ def test_run_waits_for_the_generating_run_then_reuses_its_data(tmp_path, config)
 
 def test_data_in_use_is_not_replaced(tmp_path, config):
     data_root = str(tmp_path / 'data')
-    fake_complete_data(data_root, dict(seed=1, num_train=4, num_test=2))  # another recipe
+    fake_complete_data(data_root, dict(seed=1, num_train=4, num_test=2, num_val=2))  # another recipe
     fd = hold(data_root + '.users.lock', fcntl.LOCK_SH)
     try:
         output = Run(demo_cmd(config, data_root, str(tmp_path / 'work'), '--data-only'))
