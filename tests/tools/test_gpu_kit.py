@@ -124,11 +124,16 @@ def test_summary_holds_statuses_and_no_machine_paths(tmp_path):
                           tests={'a::t1': 'passed', 'a::t2': 'skipped', 'b::t': 'passed'})),
                       train=dict(status='ok', seconds=4.0, timeout_s=900, result=dict(
                           iterations=2, iter_s_median=1.5, losses_finite=True, losses=[1, 2])),
-                      speed=dict(status='skipped', output_tail='not in --only')))
+                      speed=dict(status='skipped', output_tail='not in --only'),
+                      train_memory_all=dict(status='failed', seconds=5.0, timeout_s=900,
+                                            result={'m.json': dict(cases=[{}], failed=[dict(
+                                                config='jhmdb', option='fp32', batch=1,
+                                                error=f'Traceback\n  File "{check.REPO}/a.py"'
+                                                f'\nValueError: at {check.REPO}/b.py\n')])})))
     kit = dict(git_head='abc', wheels={'mmcv': '2.1.0+p3d.standin'}, image_list='list.txt')
     args = check.argparse.Namespace(threads=1, only=None)
     summary = check.summarise(report, kit, args)
-    assert str(tmp_path) not in json.dumps(summary)
+    assert str(tmp_path) not in json.dumps(summary) and check.REPO not in json.dumps(summary)
     assert summary['environment'] == dict(python='3.12.1', torch='2.11.0')
     assert summary['kit_matches_checkout'] is True and summary['all_ok'] is True
     assert summary['sections'] == dict(
@@ -140,7 +145,9 @@ def test_summary_holds_statuses_and_no_machine_paths(tmp_path):
                         not_passed={'a::t2': 'skipped'}),
         train=dict(status='ok', seconds=4.0, timeout_s=900, iterations=2, iter_s_median=1.5,
                    losses_finite=True),
-        speed=dict(status='skipped'))
+        speed=dict(status='skipped'),
+        train_memory_all=dict(status='failed', seconds=5.0, timeout_s=900, cases=1,
+                              failed=['jhmdb fp32 batch 1: ValueError: at b.py']))
     assert summary['host']['cpus'] == os.cpu_count()
 
 
