@@ -2,14 +2,15 @@
 streaming and the cached offline path of :func:`~point3d_mm.apis.detect_frames`
 (:func:`inference_rows`, :func:`test_loop_row`), with the speed options of
 :mod:`point3d_mm.apis.speed` (:func:`speed_option_rows`), at paper scale with where a frame's
-time goes (:func:`paper_speed`), and mmaction2's SlowOnly AVA detector as the peer
-(:func:`peer_latency`).
+time goes (:func:`paper_speed`) beside the peers of :mod:`.peer_pipeline` (mmaction2's
+person detector + SlowOnly pipeline, and SlowOnly alone as a lower bound).
 
 Every model starts from random initialisation; nothing is downloaded.
 """
 import copy
 import functools
 import glob
+import math
 import os.path as osp
 import time
 from contextlib import nullcontext
@@ -19,19 +20,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..apis import (
-    apply_speed_options,
-    detect_frames,
-    inference_autocast,
-    init_detector,
-    to_channels_last,
-)
+from ..apis import apply_speed_options, detect_frames, inference_autocast, init_detector
 from ..apis.speed import cpu_has_native_bf16
 from ..utils.benchmark import latency_stats, median_time
 from .benchmark_configs import REPO
+from .peer_pipeline import (
+    SETTINGS,
+    SLOWONLY_ALONE,
+    peer_latency,
+    pipeline_latency,
+    pipeline_name,
+)
 
-PEER_CONFIG = ('detection/slowonly/'
-               'slowonly_kinetics400-pretrained-r50_8xb16-4x16x1-20e_ava21-rgb.py')
 FRAME_SHAPE = (240, 320)  # UCF101-24's frames; the test pipelines resize them
 
 #: Cheaper temporal parts (``cfg_options`` of :func:`~point3d_mm.apis.init_detector`),
@@ -194,11 +194,18 @@ def test_loop_row(model: nn.Module, clip_frames: int, batches: int, frame_batch:
 
 
 def part_profile(model: nn.Module, repeats: int = 3,
-                 context: Callable[[], ContextManager] = nullcontext) -> Dict[str, float]:
-    """Median ms of each part of one streaming frame: the backbone on one frame, the Point
-    Head on the key frame (forward and decoding), TWA and the 3D Head (forward and
-    classification) on the T cached features; random inputs at the config's input size."""
+                 context: Callable[[], ContextManager] = nullcontext) -> Dict:
+    """Where a streaming frame's time goes, per frame at the model's head interval k
+    (``test_cfg.head_interval``), in median ms of each part on random inputs at the config's
+    input size: ``backbone`` (one frame) and ``point_head`` (forward and decoding on the key
+    frame) run on every frame; ``twa`` and ``head_3d`` on the T cached features are shares:
+    TWA and the 3D Head's forward run on one frame of every k, and every frame pools its boxes
+    on the head's map (RoIAlign and the classifier), so ``twa`` = TWA / k and ``head_3d`` =
+    forward / k + pooling (k = 1: the whole 3D Head on every frame). ``per_head_frame``: TWA
+    and the 3D Head on a frame that runs them; ``head_3d_forward``, ``head_3d_pooling``: the
+    3D Head's two steps; ``head_interval``: k."""
     clip_len = model.cfg.test_dataloader.dataset.clip_len
+    interval = getattr(model, 'head_interval', 1)
     size = int(model.cfg.get('input_size', 256))
     device = next(model.parameters()).device
     frame = torch.randn(1, 3, size, size, device=device)
@@ -214,25 +221,32 @@ def part_profile(model: nn.Module, repeats: int = 3,
         rois = torch.tensor([[0.0, 40.0, 30.0, 120.0, 220.0]], device=device)
         frame_inds = torch.tensor([clip_len - 1], device=device)
         point_head = model.point_head
+        twa = ms(lambda: model.forward_temporal(clip_feats))
+        forward = ms(lambda: model.cls_head(y))
+        pooling = ms(lambda: model.cls_head.predict_by_feat(head_feats, rois, frame_inds,
+                                                            (size, size)))
         return dict(
             backbone=ms(lambda: model.extract_frame_feats(frame)),
             point_head=ms(lambda: point_head.predict_by_feat(*point_head((feats, )),
                                                              (size, size))),
-            twa=ms(lambda: model.forward_temporal(clip_feats)),
-            head_3d=ms(lambda: model.cls_head.predict_by_feat(model.cls_head(y), rois,
-                                                              frame_inds, (size, size))),
-            head_3d_shape=list(head_feats.shape))
+            twa=twa / interval, head_3d=forward / interval + pooling,
+            head_3d_shape=list(head_feats.shape), head_interval=interval,
+            head_3d_forward=forward, head_3d_pooling=pooling,
+            per_head_frame=dict(twa=twa, head_3d=forward + pooling))
 
 
-def paper_speed_variants(device: str, config: str) -> List[Tuple[str, str, Optional[Dict],
-                                                                  Dict]]:
+def paper_speed_variants(device: str, config: str, head_intervals: Sequence[int] = (),
+                         paper_only: bool = False) -> List[Tuple[str, str, Optional[Dict],
+                                                                 Dict]]:
     """(name, config, cfg_options, speed options) of the paper-speed models.
 
     The paper's model in fp32, with channels_last and, where the hardware runs it natively
     (a GPU, or a CPU with :func:`~point3d_mm.apis.speed.cpu_has_native_bf16`), with
-    channels_last + fp16 (GPU) or bf16 (CPU); the :data:`CHEAPER_3D_HEADS`; the config's
-    shipped fast versions (``<config>_fast*.py`` beside it); and the 1-stack hourglass (not
-    the paper's model) with the cheapest 3D Head.
+    channels_last + fp16 (GPU) or bf16 (CPU), at the config's head interval; at each of
+    ``head_intervals`` in fp32 and with the fastest options; unless ``paper_only``: the
+    :data:`CHEAPER_3D_HEADS`, the config's shipped fast versions (``<config>_fast*.py`` beside
+    it), and the 1-stack hourglass (not the paper's model) alone and with the cheapest 3D
+    Head.
     """
     cuda = device.startswith('cuda')
     half = 'float16' if cuda else 'bfloat16'
@@ -243,6 +257,13 @@ def paper_speed_variants(device: str, config: str) -> List[Tuple[str, str, Optio
                 ('paper, channels_last', config, None, dict(channels_last=True))]
     if native:
         variants.append((f'paper, {label}', config, None, fast))
+    for interval in head_intervals:
+        cfg_options = {'model.test_cfg.head_interval': interval}
+        variants.append((f'paper (head_interval={interval}), fp32', config, cfg_options, {}))
+        variants.append((f'paper (head_interval={interval}), {label}', config, cfg_options,
+                         fast))
+    if paper_only:
+        return variants
     for name, cfg_options in CHEAPER_3D_HEADS.items():
         variants.append((f'paper + 3D Head {name}, fp32', config, cfg_options, {}))
         if native:
@@ -252,110 +273,115 @@ def paper_speed_variants(device: str, config: str) -> List[Tuple[str, str, Optio
         variants.append((f'{osp.basename(path)}, fp32', path, None, {}))
         if native:
             variants.append((f'{osp.basename(path)}, {label}', path, None, fast))
+    one_stack = {'model.backbone.num_stacks': 1}
+    variants.append(('NOT paper: 1-stack hourglass, fp32', config, one_stack, {}))
     cheapest_name, cheapest = list(CHEAPER_3D_HEADS.items())[-1]
     variants.append((f'NOT paper: 1-stack hourglass + 3D Head {cheapest_name}, fp32', config,
-                     {**cheapest, 'model.backbone.num_stacks': 1}, {}))
+                     {**cheapest, **one_stack}, {}))
     return variants
 
 
+def whole_periods(count: int, interval: int, unit: int = 1) -> int:
+    """The fewest units (frames, or batches of ``unit`` frames) >= ``count`` that hold a whole
+    number of head periods of ``interval`` frames: any k consecutive frames hold one head
+    frame, so their mean is the per-frame cost."""
+    per_period = math.lcm(interval, unit) // unit
+    return -(-max(count, 1) // per_period) * per_period
+
+
+def per_frame_ms(latencies: Sequence[float], interval: int) -> float:
+    """A row's per-frame figure from per-frame seconds: the median with the head on every
+    frame, the mean over whole head periods (:func:`whole_periods`) otherwise."""
+    return 1e3 * float(np.median(latencies) if interval == 1 else np.mean(latencies))
+
+
+def ratio_keys(input_size: int) -> Dict[str, str]:
+    """Each ``vs_*`` key of a paper-speed row and the peer it divides by."""
+    peers = {'vs_peer': f'{SLOWONLY_ALONE}, {input_size}x{input_size} clips',
+             **{f'vs_pipeline_{setting}': pipeline_name(setting, input_size)
+                for setting in SETTINGS}}
+    keys = {}
+    for key, peer in peers.items():
+        keys[key] = f'ours / {peer}, fp32'
+        keys[f'{key}_same_options'] = f'ours / {peer}, with the row\'s speed options'
+    return keys
+
+
 def paper_speed(device: str, frames: int, config: str, repeats: int = 3,
-                clip_len: int = 16, frame_batch: int = 4,
-                paper_only: bool = False) -> Dict:
-    """Paper-scale (T=``clip_len``) latency of each of :func:`paper_speed_variants` (or the
-    named ``variants``): streaming (median of ``frames`` frames after one warm-up frame,
-    itself after one untimed streaming frame), the cached offline path (``frames`` batches
-    of ``frame_batch`` frames, after one untimed batch) and where a streaming frame goes
-    (:func:`part_profile`); and the peer in the same run with each speed option.
-    ``paper_only``: the paper's model alone (no cheaper 3D Head, no 1-stack hourglass).
-    ``vs_peer``: our streaming latency over the peer's fp32 per-key-frame latency (<= 1: at
-    least as fast); ``vs_peer_same_options``: over the peer's with the same options."""
+                clip_len: int = 16, frame_batch: int = 4, paper_only: bool = False,
+                head_intervals: Sequence[int] = (), peers: Sequence[str] = SETTINGS,
+                demo: Optional[Dict] = None) -> Dict:
+    """Paper-scale (T=``clip_len``) latency of each of :func:`paper_speed_variants`:
+    streaming (``frames`` frames after one warm-up frame, itself after one untimed streaming
+    frame), the cached offline path (``frames`` batches of ``frame_batch`` frames, after one
+    untimed batch) and where a streaming frame goes (:func:`part_profile`); with a head
+    interval k > 1, whole head periods are timed and averaged (:func:`whole_periods`). Then
+    the peers in the same run with each speed option of the rows (and fp32): SlowOnly alone,
+    the lower bound (``peer``), and the person detector + SlowOnly pipeline at each of
+    ``peers`` settings (``peer_pipeline``, :func:`.peer_pipeline.pipeline_latency`; ``demo``
+    for tests). ``paper_only``: the paper's model alone (no cheaper 3D Head, no 1-stack
+    hourglass).
+
+    Each row's ``vs_*`` ratios divide its ``ms_per_frame`` (streaming) by a peer's per key
+    frame, named in ``ratio_keys`` (<= 1: at least as fast): ``vs_peer`` by SlowOnly alone,
+    ``vs_pipeline_<setting>`` by the pipeline, in fp32 and (``_same_options``) with the row's
+    options."""
     rows = []
-    for name, path, cfg_options, options in paper_speed_variants(device, config):
-        if paper_only and not name.startswith('paper,'):
-            continue
+    for name, path, cfg_options, options in paper_speed_variants(device, config,
+                                                                 head_intervals, paper_only):
         dtype, channels_last = options.get('dtype'), options.get('channels_last', False)
         model = apply_speed_options(build_detector(path, device, cfg_options, clip_len),
                                     channels_last=channels_last)
+        interval = getattr(model, 'head_interval', 1)
         context = functools.partial(inference_autocast, model, dtype)
-        video = synthetic_video(max(1 + frames, (1 + frames) * frame_batch))
+        streamed = whole_periods(frames, interval)
+        batches = whole_periods(frames, interval, frame_batch)
+        video = synthetic_video(max(1 + streamed, (1 + batches) * frame_batch))
         frame_latencies(model, video[:1], 'streaming', 0, context)
-        latencies = frame_latencies(model, video[:1 + frames], 'streaming', 1, context)
-        cached = frame_latencies(model, video[:(1 + frames) * frame_batch], 'offline', 1,
+        latencies = frame_latencies(model, video[:1 + streamed], 'streaming', 1, context)
+        cached = frame_latencies(model, video[:(1 + batches) * frame_batch], 'offline', 1,
                                  context, frame_batch)
+        cached_ms = per_frame_ms(cached, interval)
         row = dict(model=name, config=osp.relpath(path, REPO), cfg_options=cfg_options or {},
-                   dtype=dtype, channels_last=channels_last, **latency_stats(latencies),
+                   dtype=dtype, channels_last=channels_last, head_interval=interval,
+                   **latency_stats(latencies), ms_per_frame=per_frame_ms(latencies, interval),
                    ms_all=[1e3 * t for t in latencies],
-                   cached_ms_per_frame=1e3 * float(np.median(cached)),
-                   cached_fps=1 / float(np.median(cached)), frame_batch=frame_batch,
-                   parts_ms=part_profile(model, repeats, context))
+                   cached_ms_per_frame=cached_ms, cached_fps=1e3 / cached_ms,
+                   frame_batch=frame_batch, parts_ms=part_profile(model, repeats, context))
+        input_size = int(model.cfg.get('input_size', 256))
         rows.append(row)
-        print(f'  {name:62s} stream {row["ms_median"]:8.1f} ms/frame, cached '
-              f'{row["cached_ms_per_frame"]:8.1f} ms/frame; parts ' + ', '.join(
-                  f'{k} {v:.1f}' for k, v in row['parts_ms'].items()
-                  if not isinstance(v, list)), flush=True)
+        print(f'  {name:62s} stream {row["ms_per_frame"]:8.1f} ms/frame, cached '
+              f'{row["cached_ms_per_frame"]:8.1f} ms/frame; parts per frame ' + ', '.join(
+                  f'{part} {row["parts_ms"][part]:.1f}'
+                  for part in ('backbone', 'point_head', 'twa', 'head_3d')), flush=True)
         del model
-    peer_options = sorted({(row['channels_last'], row['dtype']) for row in rows} | {(False,
-                                                                                     None)},
-                          key=lambda option: (option[0], option[1] or ''))
-    peers = [peer_latency(device, clips=frames, channels_last=channels_last, dtype=dtype)
-             for channels_last, dtype in peer_options]
-    fp32_peer = peers[0]
+    options = sorted({(row['channels_last'], row['dtype']) for row in rows} | {(False, None)},
+                     key=lambda option: (option[0], option[1] or ''))
+    slowonly = [peer_latency(device, clips=frames, channels_last=channels_last, dtype=dtype,
+                             input_size=input_size)
+                for channels_last, dtype in options]
+    pipelines = [pipeline_latency(device, setting, key_frames=frames,
+                                  channels_last=channels_last, dtype=dtype,
+                                  input_size=input_size, demo=demo)
+                 for setting in peers for channels_last, dtype in options]
+
+    def per_key_frame(peer_rows: List[Dict], key: str, row: Optional[Dict]) -> float:
+        option = (row['channels_last'], row['dtype']) if row else (False, None)
+        return next(peer[key] for peer in peer_rows
+                    if (peer['channels_last'], peer['dtype']) == option)
+
     for row in rows:
-        row['vs_peer'] = row['ms_median'] / fp32_peer['ms_per_clip']
-        same = next(peer for peer in peers if (peer['channels_last'], peer['dtype']) ==
-                    (row['channels_last'], row['dtype']))
-        row['vs_peer_same_options'] = row['ms_median'] / same['ms_per_clip']
-    return dict(clip_len=clip_len, frames=frames, rows=rows, peer=peers)
-
-
-def peer_latency(device: str, clips: int, warmup: int = 1, num_proposals: int = 5,
-                 channels_last: bool = False, dtype: Optional[str] = None) -> Dict:
-    """mmaction2's SlowOnly-R50 AVA FastRCNN detector (its own clip length, 4 frames at
-    interval 16) on a 256x256 clip with a few proposal boxes: per-clip latency, optionally
-    with channels_last weights and autocast (``dtype``) of its backbone (mmcv's CPU RoIAlign
-    has no bf16 kernel, so the RoI head stays fp32, as in Point3D's 3D Head)."""
-    import mmaction
-    from mmaction.registry import MODELS
-    from mmaction.structures import ActionDataSample
-    from mmengine.config import Config
-    from mmengine.structures import InstanceData
-    cfg = Config.fromfile(osp.join(osp.dirname(mmaction.__file__), '.mim', 'configs',
-                                   PEER_CONFIG))
-    cfg.model.pop('init_cfg', None)  # random init: nothing downloaded
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model).to(device).eval()
-    if channels_last:
-        to_channels_last(model)
-    if dtype:
-        backbone_forward = model.backbone.forward
-
-        def autocast_backbone(*args, **kwargs):
-            with inference_autocast(model, dtype):
-                feats = backbone_forward(*args, **kwargs)
-            return (tuple(feat.float() for feat in feats) if isinstance(feats, tuple)
-                    else feats.float())
-
-        model.backbone.forward = autocast_backbone
-    clip_len = next(step['clip_len'] for step in cfg.val_pipeline
-                    if step['type'] == 'SampleAVAFrames')
-    size = 256
-    clip = torch.randint(0, 255, (3, clip_len, size, size), dtype=torch.uint8)
-    boxes = torch.tensor([[20.0 + 40 * i, 30.0, 80.0 + 40 * i, 220.0]
-                          for i in range(num_proposals)])
-
-    def predict() -> None:
-        sample = ActionDataSample(metainfo=dict(img_shape=(size, size)))
-        sample.proposals = InstanceData(bboxes=boxes, scores=torch.ones(len(boxes)))
-        with torch.no_grad():
-            data = model.data_preprocessor(dict(inputs=[clip], data_samples=[sample]), False)
-            model(**data, mode='predict')[0].pred_instances.scores.cpu()
-
-    _, _, latencies = median_time(predict, clips, warmup, device)
-    stats = latency_stats(latencies)
-    row = dict(config=PEER_CONFIG, clip_len=clip_len, input=f'{size}x{size}',
-               proposals=num_proposals, channels_last=channels_last, dtype=dtype,
-               ms_per_clip=stats['ms_median'], key_frames_per_s=stats['fps'],
-               clips=len(latencies), ms_all=[1e3 * t for t in latencies])
-    print(f'  peer SlowOnly-R50 AVA, channels_last={channels_last}, dtype={dtype}: '
-          f'{row["ms_per_clip"]:.1f} ms/key frame', flush=True)
-    return row
+        for prefix, peer_rows, key in [
+                ('vs_peer', slowonly, 'ms_per_clip'),
+                *[(f'vs_pipeline_{setting}',
+                   [peer for peer in pipelines if peer['setting'] == setting],
+                   'ms_per_key_frame') for setting in peers]]:
+            row[prefix] = row['ms_per_frame'] / per_key_frame(peer_rows, key, None)
+            row[f'{prefix}_same_options'] = (row['ms_per_frame'] /
+                                             per_key_frame(peer_rows, key, row))
+        print(f'  {row["model"]:62s} ' + ', '.join(
+            f'{key} {row[key]:.2f}' for key in row if key.startswith('vs_')), flush=True)
+    keys = {key: text for key, text in ratio_keys(input_size).items()
+            if key in rows[0]}
+    return dict(clip_len=clip_len, frames=frames, rows=rows, peer=slowonly,
+                peer_pipeline=pipelines, ratio_keys=keys)

@@ -86,13 +86,21 @@ def test_paper_speed_variants_cover_the_gpu_precisions():
 @pytest.mark.slow
 def test_paper_speed_section_on_the_tiny_config():
     speed = inference_latency.paper_speed('cpu', frames=1, config=config_path('tiny'),
-                                  repeats=1, clip_len=4, frame_batch=2, paper_only=True)
+                                          repeats=1, clip_len=4, frame_batch=2,
+                                          paper_only=True,
+                                          demo=dict(detector_scale=(96, 64), clip_short_side=48))
     assert speed['clip_len'] == 4 and speed['rows'][0]['model'] == 'paper, fp32'
+    options = {(row['channels_last'], row['dtype']) for row in speed['rows']}
+    assert {(p['channels_last'], p['dtype']) for p in speed['peer']} == options
+    assert {(p['setting'], p['channels_last'], p['dtype']) for p in speed['peer_pipeline']} == {
+        (setting, *option) for setting in ('demo', 'input') for option in options}
     for row in speed['rows']:
         assert row['cached_fps'] == pytest.approx(1000 / row['cached_ms_per_frame'])
         assert row['vs_peer'] == pytest.approx(row['ms_median'] / speed['peer'][0]['ms_per_clip'])
-    assert {(p['channels_last'], p['dtype']) for p in speed['peer']} == {
-        (row['channels_last'], row['dtype']) for row in speed['rows']}
+        same = next(p for p in speed['peer_pipeline'] if p['setting'] == 'demo' and
+                    (p['channels_last'], p['dtype']) == (row['channels_last'], row['dtype']))
+        assert row['vs_pipeline_demo_same_options'] == pytest.approx(
+            row['ms_per_frame'] / same['ms_per_key_frame'])
 
 
 def test_every_registered_linker_is_timed():

@@ -7,17 +7,24 @@ One run prints each section as it goes and writes the report as JSON (sections b
   a GPU, fp16) autocast and, with ``--compile``, torch.compile;
 * ``training``: the tiny config through mmengine's Runner and one paper-scale backbone step,
   without and with activation checkpointing, each in a fresh process;
-* ``peer``: mmaction2's SlowOnly-R50 AVA FastRCNN detector on the same 256x256 frames;
+* ``peer``: mmaction2's SlowOnly-R50 AVA FastRCNN detector alone, boxes given, on 256x256
+  clips (a lower bound of the peer: no person detector);
 * ``test_loop``: paper scale, clip mode against the cached path of CachedFeatureTestLoop;
 * ``paper_speed``: paper scale (T=16) streaming and cached-offline latency in fp32, with
-  channels_last and channels_last + bf16 (CPU with native bf16) or fp16 (GPU), the cheaper
-  3D Heads, where the time goes, and the peer in the same run with the same options.
+  channels_last and channels_last + bf16 (CPU with native bf16) or fp16 (GPU), at other head
+  intervals (``--head-intervals``), the cheaper 3D Heads and the 1-stack hourglass, where the
+  time goes; and in the same run, with the same options, the peers: the pipeline a user of
+  mmaction2 runs (mmdet's Faster R-CNN R50-FPN 2x person detector, then SlowOnly with its
+  boxes) at mmaction2's demo settings and at our input size (``peer_pipeline``), and SlowOnly
+  alone as the lower bound (``peer``). ``ratio_keys`` names the peer of each ``vs_*`` ratio.
 
-The machinery is :mod:`point3d_mm.analysis.inference_latency` and
-:mod:`point3d_mm.analysis.training_speed`. All models start from random
-initialisation; nothing is downloaded. Example::
+The machinery is :mod:`point3d_mm.analysis.inference_latency`,
+:mod:`point3d_mm.analysis.peer_pipeline` and :mod:`point3d_mm.analysis.training_speed`. All
+models start from random initialisation; nothing is downloaded. Example::
 
     nice python tools/analysis/benchmark.py --threads 1 --out work_dirs/benchmark/cpu.json
+    python tools/analysis/benchmark.py --threads 1 --only paper_speed --paper-only \
+        --head-intervals 2 4 8 --out work_dirs/benchmark/paper_speed.json
     python tools/analysis/benchmark.py --device cuda --only paper_speed --paper-only \
         --speed-frames 20 --out work_dirs/benchmark/gpu.json
 """
@@ -27,6 +34,8 @@ import os
 import os.path as osp
 
 import torch
+
+from point3d_mm.analysis.peer_pipeline import SETTINGS as PIPELINE_SETTINGS
 
 SECTIONS = ['tiny', 'paper', 'speed', 'train', 'peer', 'testloop', 'paper_speed']
 
@@ -58,6 +67,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--paper-only', action='store_true',
                         help="paper-speed section: the paper's model only (no cheaper 3D "
                         'Heads, no 1-stack hourglass)')
+    parser.add_argument('--head-intervals', type=int, nargs='*', default=[],
+                        help="paper-speed section: also the paper's model at these "
+                        'test_cfg.head_interval values (fp32 and the fastest options)')
+    parser.add_argument('--pipeline-peers', nargs='*', default=list(PIPELINE_SETTINGS),
+                        choices=PIPELINE_SETTINGS,
+                        help='paper-speed section: the person detector + SlowOnly pipeline '
+                        "at mmaction2's demo settings and/or at our input size")
     parser.add_argument('--loop-clip-frames', type=int, default=3,
                         help='timed clip-mode frames of the test-loop section')
     parser.add_argument('--loop-batches', type=int, default=3,
@@ -86,6 +102,7 @@ def main() -> None:
     from mmengine.registry import init_default_scope
 
     from point3d_mm.analysis import inference_latency as bench
+    from point3d_mm.analysis import peer_pipeline
     from point3d_mm.analysis.benchmark_configs import config_path
     from point3d_mm.analysis.training_speed import training_rows
     from point3d_mm.utils.benchmark import machine_info
@@ -112,7 +129,7 @@ def main() -> None:
                 name, model, config_clip_len, frames, warmup, model_variants)
         del model
     if 'peer' not in args.skip:
-        report['peer'] = bench.peer_latency(args.device, clips=max(2, args.paper_frames))
+        report['peer'] = peer_pipeline.peer_latency(args.device, clips=max(2, args.paper_frames))
     if 'testloop' not in args.skip:
         model = bench.build_detector(config_path(args.paper_config), args.device)
         report['test_loop'] = bench.test_loop_row(model, args.loop_clip_frames,
@@ -121,7 +138,8 @@ def main() -> None:
     if 'paper_speed' not in args.skip:
         report['paper_speed'] = bench.paper_speed(
             args.device, args.speed_frames, config_path(args.paper_config),
-            frame_batch=args.frame_batch, paper_only=args.paper_only)
+            frame_batch=args.frame_batch, paper_only=args.paper_only,
+            head_intervals=args.head_intervals, peers=args.pipeline_peers)
     if 'train' not in args.skip:
         report['training'] = training_rows(
             args.train_iters, args.device, args.threads,
