@@ -79,13 +79,16 @@ def training_clip_shape(cfg, clip_len: Optional[int],
     return int(clip_len), int(input_size)
 
 
-def synthetic_batch(num_clips: int, clip_len: int, size: int, num_classes: int) -> dict:
+def synthetic_batch(num_clips: int, clip_len: int, size: int, num_classes: int,
+                    num_knots: int = 4) -> dict:
     """A raw training batch (before the data preprocessor), in docs/interfaces.md's format:
-    uint8 noise clips (3, T, size, size) with two actors per frame, every frame annotated."""
+    uint8 noise clips (3, T, size, size) with two actors per frame, every frame annotated;
+    the knots are the box edges' midpoints for 4 (the box-knot configs), otherwise
+    ``num_knots`` points along each box's diagonal (a joint-knot config's count, e.g. JHMDB's
+    15: memory depends on how many, not where)."""
     from mmaction.structures import ActionDataSample
     from mmengine.structures import InstanceData
 
-    from point3d_mm.structures.geometry import box_knots
     generator = torch.Generator().manual_seed(0)
     inputs, samples = [], []
     for clip in range(num_clips):
@@ -102,10 +105,20 @@ def synthetic_batch(num_clips: int, clip_len: int, size: int, num_classes: int) 
         sample.gt_instances = InstanceData(
             bboxes=boxes, labels=torch.full((len(boxes), ), label),
             frame_inds=torch.arange(clip_len).repeat_interleave(2),
-            track_ids=torch.arange(2).repeat(clip_len), knots=box_knots(boxes))
+            track_ids=torch.arange(2).repeat(clip_len), knots=_knots(boxes, num_knots))
         sample.set_gt_label(label)
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+def _knots(boxes: torch.Tensor, num_knots: int) -> torch.Tensor:
+    """(N, K, 2) knots of (N, 4) boxes: :func:`box_knots` for K = 4, else K points along
+    the diagonal from 5 % to 95 %."""
+    from point3d_mm.structures.geometry import box_knots
+    if num_knots == 4:
+        return box_knots(boxes)
+    along = torch.linspace(0.05, 0.95, num_knots)[None, :, None]
+    return boxes[:, None, :2] + (boxes[:, None, 2:] - boxes[:, None, :2]) * along
 
 
 def _tensor_mb(tensors) -> float:
@@ -153,7 +166,8 @@ def measure_step(config: str, option: str, batch: int, device: str = 'cpu',
         for wrapper in wrappers:
             wrapper.optimizer.step()
             wrapper.optimizer.zero_grad(set_to_none=True)
-    data = synthetic_batch(batch, clip_len, size, model.cls_head.num_classes)
+    data = synthetic_batch(batch, clip_len, size, model.cls_head.num_classes,
+                           model.point_head.num_knots)
     params = {name: sum(p.numel() for p in part.parameters())
               for name, part in model.named_children() if name != 'data_preprocessor'}
     state = [value for wrapper in wrappers for param_state in wrapper.optimizer.state.values()

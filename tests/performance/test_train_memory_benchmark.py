@@ -161,3 +161,20 @@ def test_fp16_option_is_mmengines_amp_wrapper(monkeypatch):
     assert wrappers and all(w['type'] == 'AmpOptimWrapper' for w in wrappers)
     assert cfg.model.backbone.with_cp is True
     assert cfg.model.train_cfg.get('autocast_dtype') is None
+
+
+def test_synthetic_batch_has_the_configs_knot_count():
+    """Box-knot configs get the edges' midpoints, joint-knot ones (JHMDB: 15) as many knots
+    along each box's diagonal, inside the box."""
+    four = bench.synthetic_batch(1, 2, 64, 5)['data_samples'][0].gt_instances
+    boxes = four.bboxes
+    assert four.knots.shape == (4, 4, 2)
+    assert float(four.knots[0, 0, 0]) == float(boxes[0, 0] + boxes[0, 2]) / 2  # top midpoint
+    joints = bench.synthetic_batch(1, 2, 64, 5, num_knots=15)['data_samples'][0].gt_instances
+    assert joints.knots.shape == (4, 15, 2)
+    inside = ((joints.knots >= boxes[:, None, :2]) & (joints.knots <= boxes[:, None, 2:]))
+    assert bool(inside.all())
+    # 5 % and 95 % of the way from (x1, y1) to (x2, y2)
+    first, last = joints.knots[0, 0], joints.knots[0, -1]
+    assert abs(float(first[0]) - float(boxes[0, 0] + 0.05 * (boxes[0, 2] - boxes[0, 0]))) < 1e-4
+    assert abs(float(last[1]) - float(boxes[0, 1] + 0.95 * (boxes[0, 3] - boxes[0, 1]))) < 1e-4
