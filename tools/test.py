@@ -7,17 +7,14 @@ test video's tubes (``Point3DVisualizationHook``: one annotated mp4 per video, o
 with ``--show-format frames``).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 import point3d_mm  # noqa: F401  (patches the stack and registers our parts before any build)
-from point3d_mm.engine.runner_setup import add_run_checks, prepare_launcher
-from point3d_mm.utils.cli import exit_on_user_error
-from point3d_mm.utils.config_checks import check_cfg_types, load_config
+from point3d_mm.engine.runner_setup import prepare_launcher, runner_from_args
+from point3d_mm.utils.cli import exit_on_user_error, parse_launch_args
 from point3d_mm.utils.fileio import dump_json
 from point3d_mm.visualization import NoDisplayError
 
@@ -49,13 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value pairs')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_launch_args(parser, argv)
 
 
 DETECTION_SUFFIXES = ('.npz', '.pkl', '.csv')
@@ -124,11 +115,7 @@ def main(argv=None) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    cfg = merge_args(load_config(args.config, args.cfg_options), args)
-    check_cfg_types(cfg)  # an unknown type fails here, naming its key
-    add_run_checks(cfg)  # model num_classes against the datasets' classes
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    metrics = runner_from_args(args, merge_args).test()
     if args.out_metrics:
         dump_json(metrics, args.out_metrics)
         print(f'metrics written to {osp.abspath(args.out_metrics)}')

@@ -3,23 +3,20 @@
 Also what ``mim train point3d_mm CONFIG`` runs. Mirrors mmaction2's tools/train.py.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 import point3d_mm  # noqa: F401  (patches the stack and registers our parts before any build)
 from point3d_mm.engine.runner_setup import (
-    add_run_checks,
     apply_amp,
     prepare_deterministic_loader,
     prepare_launcher,
     resume_fallback,
+    runner_from_args,
 )
-from point3d_mm.utils.cli import exit_on_user_error
-from point3d_mm.utils.config_checks import check_cfg_types, load_config
+from point3d_mm.utils.cli import exit_on_user_error, parse_launch_args
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -43,14 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value pairs such as '
         'train_cfg.max_epochs=2')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    # torch.distributed.launch passes --local_rank, torchrun sets LOCAL_RANK; accept both.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_launch_args(parser, argv)
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -93,11 +83,7 @@ def main(argv=None) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    cfg = merge_args(load_config(args.config, args.cfg_options), args)
-    check_cfg_types(cfg)  # an unknown type fails here, naming its key
-    add_run_checks(cfg)  # model num_classes against the datasets' classes
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    runner_from_args(args, merge_args).train()
 
 
 if __name__ == '__main__':

@@ -1,18 +1,21 @@
 """Adjusting a config for the run ``tools/train.py`` and ``tools/test.py`` start: ``--amp``,
 a launch without CUDA, bit-identical resumption, resuming past a damaged checkpoint and the
-run's checks."""
+run's checks; and building their runner (:func:`runner_from_args`)."""
+import argparse
 import glob
 import logging
 import os
 import os.path as osp
 import re
-from typing import List, Mapping, Optional
+from typing import Callable, List, Mapping, Optional
 
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
+from mmengine.runner import Runner
 
 from ..utils.checkpoint import CheckpointDamagedError, verify_checkpoint
+from ..utils.config_checks import check_cfg_types, load_config
 
 
 def apply_amp(cfg: Config) -> None:
@@ -101,6 +104,20 @@ def add_run_checks(cfg: Config) -> None:
                for h in hooks):
         hooks.append(dict(type='NumClassesCheckHook'))
     cfg.custom_hooks = hooks
+
+
+def runner_from_args(args: argparse.Namespace,
+                     merge_args: Callable[[Config, argparse.Namespace], Config]) -> Runner:
+    """The runner of ``tools/train.py`` and ``tools/test.py``: ``args.config`` with
+    ``args.cfg_options`` (:func:`~point3d_mm.utils.config_checks.load_config`), the tool's
+    own arguments merged by ``merge_args``, checked before anything is built (an unknown
+    ``type`` fails naming its key: :func:`~point3d_mm.utils.config_checks.check_cfg_types`;
+    the model's num_classes against the datasets' classes: :func:`add_run_checks`), then
+    mmengine's ``Runner.from_cfg``."""
+    cfg = merge_args(load_config(args.config, args.cfg_options), args)
+    check_cfg_types(cfg)
+    add_run_checks(cfg)
+    return Runner.from_cfg(cfg)
 
 
 def resume_fallback(work_dir: str) -> Optional[str]:
