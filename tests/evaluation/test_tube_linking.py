@@ -136,7 +136,8 @@ def test_both_linkers_check_input_and_settings_alike(linker_class):
     with pytest.raises(ValueError, match=rf'^{name}: video index 2 or 2 is outside the 2 '):
         linker.link_videos(np.array([[2, 1, 0, 0.5, *box]]), ['a', 'b'])
     with pytest.raises(ValueError, match=rf'^{name}: wrong setting\(s\) max_gap=-1 \(need an '
-                       r'integer >= 0\), min_length=0 \(need an integer >= 1\)$'):
+                       r'integer in \[0, 1000000\]\), min_length=0 \(need an integer in '
+                       r'\[1, 1000000\]\)$'):
         linker_class(max_gap=-1, min_length=0)
     # A negative video index names a video from the end, as list indexing does.
     rows = np.array([[-1, frame, 0, 0.9, *box] for frame in (1, 2, 3)])

@@ -189,7 +189,7 @@ def test_bad_input_errors():
         linker.link_videos(np.array([[3, 1, 0, 0.5, *A]]), ['a', 'b'])
     with pytest.raises(ValueError, match='not numbers'):
         linker([['a'] * 7])
-    with pytest.raises(ValueError, match=r'max_gap=-1 \(need an integer >= 0\)'):
+    with pytest.raises(ValueError, match=r'max_gap=-1 \(need an integer in \[0, 1000000\]\)'):
         ViterbiTubeLinker(max_gap=-1)
     with pytest.raises(ValueError, match='iou_weight'):
         ViterbiTubeLinker(iou_weight=-1.0)

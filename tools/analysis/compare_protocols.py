@@ -15,15 +15,11 @@ annotated frames), video-mAP of tubes linked from the frame detections (``--conf
 Printed and written as JSON (``--out``) and Markdown (``--markdown``).
 """
 import argparse
-import json
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from mmaction.registry import TASK_UTILS
-from mmengine.config import Config
-
-import point3d_mm  # noqa: F401  (registers TubeLinker)
-from point3d_mm.apis import linker_config
+import point3d_mm  # noqa: F401  (registers the linkers)
+from point3d_mm.evaluation import linker_from_options
 from point3d_mm.evaluation.functional.peer_formats import FORMATS, load_detections
 from point3d_mm.evaluation.functional.protocol_comparison import (
     compare_protocols,
@@ -32,6 +28,7 @@ from point3d_mm.evaluation.functional.protocol_comparison import (
 from point3d_mm.structures.act_format import load_act
 from point3d_mm.utils.cli import exit_on_user_error
 from point3d_mm.utils.fileio import atomic_write, dump_json
+from point3d_mm.utils.safe_pickle import UnsafePickleError
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -46,7 +43,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='AVA CSV: frames per timestamp unit')
     parser.add_argument('--iou-thr', type=float, default=0.5, help='frame-mAP IoU threshold')
     parser.add_argument('--config', help='link tubes as this model config does')
-    parser.add_argument('--linker', help='linker arguments as JSON, over those of --config')
+    parser.add_argument('--linker', help='linker settings as a JSON object, over those of '
+                        '--config, e.g. \'{"type": "ViterbiTubeLinker", "max_gap": 3}\'')
     parser.add_argument('--no-checks', action='store_true',
                         help='skip the class-order and frame-offset plausibility checks')
     parser.add_argument('--out', help='write the rows to this JSON file')
@@ -56,12 +54,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     args = parse_args(argv)
-    with exit_on_user_error('compare_protocols.py'):
+    with exit_on_user_error('compare_protocols.py', also=(UnsafePickleError,)):
         gt = load_act(args.gt, required=('labels', 'gttubes', 'test_videos'))
-        linker = linker_config(Config.fromfile(args.config)) if args.config else dict(
-            type='TubeLinker')
-        linker.update(json.loads(args.linker or '{}'))
-        link = TASK_UTILS.build(linker).link_videos
+        linker, built = linker_from_options(args.config, args.linker)
+        link = built.link_videos
         rows = []
         for path in args.detections:
             dets = load_detections(path, gt, args.split, args.format, args.fps,

@@ -19,16 +19,14 @@ frames scored. ``--protocol yowov3`` is frame-mAP only; ``compare_protocols.py``
 every protocol at once.
 """
 import argparse
-import json
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 
-import point3d_mm  # noqa: F401  (registers FrameMAP, VideoMAP and TubeLinker)
-from point3d_mm.apis import linker_config
+import point3d_mm  # noqa: F401  (registers FrameMAP, VideoMAP and the linkers)
+from point3d_mm.evaluation import linker_from_options
 from point3d_mm.evaluation.functional import (
     FRAME_PROTOCOLS,
     FRAME_SETS,
@@ -39,6 +37,7 @@ from point3d_mm.evaluation.functional.peer_formats import FORMATS, load_detectio
 from point3d_mm.structures.act_format import load_act
 from point3d_mm.utils.cli import exit_on_user_error
 from point3d_mm.utils.fileio import dump_json
+from point3d_mm.utils.safe_pickle import UnsafePickleError
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -59,8 +58,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tubes', help='score these tubes (.pkl) instead of linking')
     parser.add_argument('--config', help='link tubes as this model config does (the linker '
                         'of its VideoMAP evaluator)')
-    parser.add_argument('--linker', help='TubeLinker arguments as JSON, e.g. \'{"max_gap": 3}\' '
-                        '(over those of --config)')
+    parser.add_argument('--linker', help='linker settings as a JSON object, over those of '
+                        '--config, e.g. \'{"max_gap": 3}\' or \'{"type": "ViterbiTubeLinker"}\'')
     parser.add_argument('--no-video', action='store_true', help='frame-mAP only')
     parser.add_argument('--class-agnostic', action='store_true',
                         help="frame-AP of detection alone: every class merged into 'actor', a "
@@ -80,9 +79,8 @@ def metric_configs(args: argparse.Namespace) -> List[dict]:
                     class_agnostic=args.class_agnostic, results_file=out('frame_ap'),
                     **common)]
     if not (args.no_video or args.class_agnostic or args.protocol not in PROTOCOLS):
-        linker = linker_config(Config.fromfile(args.config)) if args.config else dict(
-            type='TubeLinker')
-        linker.update(json.loads(args.linker or '{}'))
+        # Built (and so checked) here: a wrong setting is one line, not a registry traceback.
+        _, linker = linker_from_options(args.config, args.linker)
         metrics.append(dict(type='VideoMAP', iou_thrs=tuple(args.video_iou_thrs),
                             linker=linker, tubes_file=args.tubes,
                             results_file=out('video_ap'), **common))
@@ -91,14 +89,15 @@ def metric_configs(args: argparse.Namespace) -> List[dict]:
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     args = parse_args(argv)
-    with exit_on_user_error('eval_detections.py'):
+    with exit_on_user_error('eval_detections.py', also=(UnsafePickleError,)):
+        configs = metric_configs(args)  # a wrong linker setting ends here, before reading
         gt = load_act(args.gt, required=('labels', 'gttubes', 'test_videos'))
         dets = load_detections(args.detections, gt, args.split, args.format, args.fps)
         if dets.outside:
             print(f'ignoring detections of {len(dets.outside)} videos outside the test split, '
                   f'e.g. {dets.outside[:3]}')
         init_default_scope('mmaction')
-        evaluator = Evaluator(metric_configs(args))
+        evaluator = Evaluator(configs)
         samples = rows_to_samples(dets.detections, dets.videos)
         metrics = evaluator.offline_evaluate(samples, chunk_size=max(1, len(samples)))
     for name, value in metrics.items():

@@ -78,14 +78,14 @@ def load_frame_detections(path: PathLike) -> Tuple[np.ndarray, Optional[List[str
         _suffix(path, ('.npz', '.pkl', '.csv'))]
     try:
         return reader(path)
-    except _DAMAGED as error:
+    except DAMAGED_FILE_ERRORS as error:
         raise ValueError(f'{path}: not a readable detections file: '
                          f'{type(error).__name__}: {error}') from None
 
 
 #: What reading a damaged file or one of another layout raises besides ValueError
 #: (NotImplementedError: zipfile on a damaged version or compression field).
-_DAMAGED = (KeyError, IndexError, TypeError, AttributeError, OverflowError, EOFError,
+DAMAGED_FILE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, OverflowError, EOFError,
             UnicodeDecodeError, csv.Error, zipfile.BadZipFile, zlib.error, NotImplementedError)
 
 

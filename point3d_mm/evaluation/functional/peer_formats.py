@@ -52,6 +52,7 @@ detection overlapping any ground-truth box.
 """
 import csv
 import glob
+import math
 import os
 import os.path as osp
 import re
@@ -61,12 +62,14 @@ import numpy as np
 
 from ...utils.safe_pickle import safe_pickle_load
 from .action_ap import ground_truth_boxes
-from .detection_io import load_frame_detections
+from .detection_io import DAMAGED_FILE_ERRORS, load_frame_detections
 from .error_analysis import frame_box_pairs, frame_keys
 from .overlaps import Tube
 from .rows import align_rows, check_rows, split_videos
 
 FORMATS: Tuple[str, ...] = ('point3d', 'moc', 'mmaction2', 'yowo', 'ava_csv', 'yowov3')
+#: The formats whose detections may be a folder.
+FOLDER_FORMATS: Tuple[str, ...] = ('moc', 'yowo')
 #: How many ground-truth boxes with an overlapping detection the plausibility checks need.
 MIN_EVIDENCE = 20
 
@@ -120,24 +123,38 @@ def load_detections(path: str, gt: Mapping, split: int = 1, fmt: Optional[str] =
         FileNotFoundError: no such file.
         ValueError: one message naming the file (module docstring).
     """
-    fmt = fmt or guess_format(path)
-    if fmt not in FORMATS:
+    if fmt is not None and fmt not in FORMATS:
         raise ValueError(f'{path}: unknown detections format {fmt!r}; one of {FORMATS}')
     if not osp.exists(path):
         raise FileNotFoundError(f'{path}: no such file or folder')
     videos = split_videos(gt, split)
-    reader = _READERS[fmt]
-    rows, names, tubes = reader(path, gt, split, fps) if fmt in ('ava_csv', 'yowov3') else \
-        reader(path, gt, split)
     source = os.fspath(path)
-    rows = check_rows(rows, source=source)
-    kept, outside = align_rows(rows, names, videos, known=gt['gttubes'], source=source)
-    kept = check_rows(kept, len(videos), len(gt['labels']), source=source)
-    _check_frames(gt, kept, videos, source)
-    if tubes is not None:
-        tubes = _checked_tubes(gt, tubes, videos, source)
-    if check:
-        check_plausible(gt, kept, videos, source, bare=names is None or fmt == 'mmaction2')
+    try:
+        fmt = fmt or guess_format(path)
+        if osp.isdir(path) and fmt not in FOLDER_FORMATS:
+            raise ValueError(f'{path}: is a folder; {fmt} detections are a file')
+        reader = _READERS[fmt]
+        rows, names, tubes = reader(path, gt, split, fps) if fmt in ('ava_csv', 'yowov3') \
+            else reader(path, gt, split)
+        rows = check_rows(rows, source=source)
+        kept, outside = align_rows(rows, names, videos, known=gt['gttubes'], source=source)
+        kept = check_rows(kept, len(videos), len(gt['labels']), source=source)
+        _check_frames(gt, kept, videos, source)
+        if tubes is not None:
+            tubes = _checked_tubes(gt, tubes, videos, source)
+        if check:
+            check_plausible(gt, kept, videos, source, bare=names is None or fmt == 'mmaction2')
+    except FileNotFoundError:
+        raise
+    except ValueError as error:
+        # Messages name the file they are about: this one, or one beside it (tube files).
+        folder = osp.dirname(source)
+        if str(error).startswith(source) or (folder and str(error).startswith(folder)):
+            raise
+        raise ValueError(f'{source}: {error}') from None
+    except (*DAMAGED_FILE_ERRORS, OSError) as error:
+        raise ValueError(f'{source}: not readable as {fmt or "detections"}: '
+                         f'{type(error).__name__}: {error}') from None
     return Detections(kept, videos, tubes, outside, source, fmt)
 
 
@@ -193,7 +210,11 @@ def _read_yowo(path: str, gt: Mapping, split: int):
     by_key = {str(v).replace('/', '_'): str(v) for v in gt['gttubes']}
     names: Dict[str, int] = {}
     rows, unknown = [], []
-    for file in sorted(glob.glob(osp.join(path, '*.txt'))):
+    files = sorted(glob.glob(osp.join(path, '*.txt')))
+    if not files:
+        raise ValueError(f'{path}: holds no detection files: no YOWO per-frame '
+                         '<video>_<frame:05d>.txt files, nor MOC\'s frame_detections.pkl')
+    for file in files:
         stem = osp.splitext(osp.basename(file))[0]
         key, _, frame = stem.rpartition('_')
         if key not in by_key or not frame.isdigit():
@@ -224,10 +245,15 @@ def _read_ava_csv(path: str, gt: Mapping, split: int, fps: float):
                 values = [float(v) for v in row[1:8]]
             except ValueError as error:
                 raise ValueError(f'{path}:{line}: {error}') from None
+            if not all(map(math.isfinite, values)):
+                raise ValueError(f'{path}:{line}: holds a NaN or infinite value')
             index = names.setdefault(row[0], len(names))
             rows.append([index, round(values[0] * fps), values[5] - 1, values[6], *values[1:5]])
     dets = np.asarray(rows, dtype=np.float64).reshape(-1, 8)
     known = [v for v in names if v in gt['gttubes']]
+    if known and 'resolution' not in gt:
+        raise ValueError(f'{path}: AVA CSV boxes are normalised; the ground truth needs '
+                         '"resolution" to turn them into pixels')
     for video in known:  # normalised to pixels: x by the width, y by the height
         height, width = gt['resolution'][video]
         dets[dets[:, 0] == names[video], 4:8] *= (width, height, width, height)

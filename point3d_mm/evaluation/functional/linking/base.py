@@ -50,6 +50,10 @@ class TubeSegments(NamedTuple):
     score: np.ndarray
 
 
+#: The largest count setting (frames, boxes): its arithmetic stays far inside int64.
+MAX_COUNT = 1_000_000
+
+
 class SettingRule(NamedTuple):
     """The type and range of one linker setting (bounds inclusive, None: unbounded)."""
     kind: str  # 'integer', 'number' or 'choice'
@@ -76,8 +80,8 @@ class SettingRule(NamedTuple):
             wanted = f'one of {", ".join(map(repr, self.choices))}'
         else:
             article = 'an' if self.kind == 'integer' else 'a'
-            wanted = (f'{article} {self.kind} in [{self.low:g}, {self.high:g}]'
-                      if self.high is not None else f'{article} {self.kind} >= {self.low:g}')
+            wanted = (f'{article} {self.kind} in [{self.low}, {self.high}]'
+                      if self.high is not None else f'{article} {self.kind} >= {self.low}')
         return ('None or ' if self.optional else '') + wanted
 
 
@@ -142,16 +146,17 @@ class TubeLinkerBase:
     """
 
     #: The type and range of every setting; a linker adds its own settings to these.
+    #: Counts of frames or boxes are at most :data:`MAX_COUNT` (far beyond any video).
     SETTINGS: Dict[str, SettingRule] = dict(
         score_thr=SettingRule('number', 0),
         frame_nms_thr=SettingRule('number', 0, 1),
-        max_per_frame=SettingRule('integer', 1),
+        max_per_frame=SettingRule('integer', 1, MAX_COUNT),
         iou_weight=SettingRule('number', 0),
         link_iou_thr=SettingRule('number', 0, 1),
-        max_gap=SettingRule('integer', 0),
+        max_gap=SettingRule('integer', 0, MAX_COUNT),
         trim_score=SettingRule('number', 0),
         switch_penalty=SettingRule('number', 0),
-        min_length=SettingRule('integer', 1),
+        min_length=SettingRule('integer', 1, MAX_COUNT),
         tube_nms_thr=SettingRule('number', 0, 1, optional=True),
         protocol=SettingRule('choice', choices=PROTOCOLS))
 
@@ -186,11 +191,12 @@ class TubeLinkerBase:
     @classmethod
     def check_settings(cls, settings: Mapping[str, Any]) -> None:
         """Raise one ``ValueError`` naming every unknown setting (with the valid names) and
-        every setting of the wrong type or out of range (with what it needs)."""
+        every setting of the wrong type or out of range (with what it needs), in the order
+        of :attr:`SETTINGS`."""
         unknown = [name for name in settings if name not in cls.SETTINGS]
-        wrong = [f'{name}={_shown(value)} (need {cls.SETTINGS[name].describe()})'
-                 for name, value in settings.items()
-                 if name in cls.SETTINGS and not cls.SETTINGS[name].accepts(value)]
+        wrong = [f'{name}={_shown(settings[name])} (need {rule.describe()})'
+                 for name, rule in cls.SETTINGS.items()
+                 if name in settings and not rule.accepts(settings[name])]
         problems = []
         if unknown:
             problems.append(f'unknown setting(s) {", ".join(map(_shown, unknown))} (valid: '

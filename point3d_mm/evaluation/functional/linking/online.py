@@ -43,8 +43,8 @@ class TubeLinker(TubeLinkerBase):
     Memory is O(frames × detections per frame): the videos' detections and their tubes.
 
     Args:
-        motion_window: Detected boxes the motion model is fitted to (>= 1); 1 predicts the
-            last box. A fit over several boxes averages out their jitter, so crossing actors
+        motion_window: Detected boxes the motion model is fitted to (1 to 1000); 1 predicts
+            the last box. A fit over several boxes averages out their jitter, so crossing actors
             of one class keep their tubes.
         **settings: The settings every linker has (:class:`~.base.TubeLinkerBase`, with
             their defaults): here ``iou_weight`` is λ in the link score above,
@@ -52,7 +52,8 @@ class TubeLinker(TubeLinkerBase):
             tube survives without a detection.
     """
 
-    SETTINGS = dict(TubeLinkerBase.SETTINGS, motion_window=SettingRule('integer', 1))
+    #: A fit over more than 1000 boxes (40 s at 25 fps) is no motion model of an actor.
+    SETTINGS = dict(TubeLinkerBase.SETTINGS, motion_window=SettingRule('integer', 1, 1000))
 
     def __init__(self, *, motion_window: int = 10, **settings) -> None:
         self.motion_window = motion_window
