@@ -4,7 +4,7 @@ that the rule picks. Back end of ``tools/analysis/price_head_interval.py``.
 
 A run is a config and a checkpoint (:class:`PricedRun`): given directly, or read from the work
 dir of an ablation grid run (:func:`ablation_run`) or of the demo (:func:`demo_run`). Each is
-tested once per (split, k) the way ``tools/test.py`` tests (:func:`test_metrics`: mmengine's
+tested once per (split, k) the way ``tools/test.py`` tests (:func:`checkpoint_metrics`: mmengine's
 Runner with the config's test loop, the cached one for Point3D), and each test's metrics are
 kept in a file (:func:`test_record_path`) that a later call reuses while the checkpoint and the
 resolved config are unchanged, so an interrupted pricing resumes.
@@ -158,8 +158,7 @@ def work_dir_run(work_dir: str, demo_config: str, demo_data_root: str) -> Priced
     return ablation_run(work_dir)
 
 
-def config_run(config: str, checkpoint: str, cfg_options: Optional[Mapping] = None
-               ) -> PricedRun:
+def config_run(config: str, checkpoint: str) -> PricedRun:
     """A run given as a config file and a checkpoint (named ``<checkpoint's folder>/<stem>``).
 
     Raises:
@@ -170,7 +169,7 @@ def config_run(config: str, checkpoint: str, cfg_options: Optional[Mapping] = No
             raise FileNotFoundError(f'{path}: no such {what} file')
     name = (f'{osp.basename(osp.dirname(osp.abspath(checkpoint)))}/'
             f'{osp.splitext(osp.basename(checkpoint))[0]}')
-    return PricedRun(name, load_config(config, cfg_options), checkpoint, config)
+    return PricedRun(name, load_config(config), checkpoint, config)
 
 
 def test_record_path(out_dir: str, run: PricedRun, split: str, interval: int) -> str:
@@ -178,7 +177,7 @@ def test_record_path(out_dir: str, run: PricedRun, split: str, interval: int) ->
     return osp.join(out_dir, 'tests', run.name, f'{split}_k{interval}.json')
 
 
-def test_metrics(cfg, checkpoint: str, work_dir: str, name: str) -> Dict[str, float]:
+def checkpoint_metrics(cfg, checkpoint: str, work_dir: str, name: str) -> Dict[str, float]:
     """The metrics of ``checkpoint`` on ``cfg``'s test loop, as ``tools/test.py`` computes
     them (its config checks, mmengine's Runner), keys without their prefix (``act/``).
     ``name`` names the test's logger (several tests run in one process)."""
@@ -227,7 +226,7 @@ def price_run(run: PricedRun, splits: Sequence[str], intervals: Sequence[int], o
             else:
                 log(f'{run.name} {split} k={interval}: testing {run.checkpoint}')
                 name = f'{run.name.replace("/", "_")}_{split}_k{interval}'
-                metrics = test_metrics(cfg, run.checkpoint, osp.splitext(record)[0], name)
+                metrics = checkpoint_metrics(cfg, run.checkpoint, osp.splitext(record)[0], name)
                 missing = [key for _, key in METRICS if key not in metrics]
                 if missing:
                     raise ValueError(f'{run.source}: the {split} metrics have no {missing} '

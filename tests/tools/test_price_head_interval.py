@@ -151,7 +151,7 @@ def test_price_table_from_two_runs(grid, monkeypatch, capsys):
     # a second call tests nothing again and writes the same report
     def no_test(*args, **kwargs):
         raise AssertionError('a kept test was run again')
-    monkeypatch.setattr(price, 'test_metrics', no_test)
+    monkeypatch.setattr(price, 'checkpoint_metrics', no_test)
     capsys.readouterr()
     again = tool.main([*grid['work_dirs'], '--intervals', '2', '--split', 'test', '--out-dir',
                        out])
