@@ -22,7 +22,8 @@ TINY_DATA = dict(seed=0, num_train=4, num_test=3, size=64, min_frames=16, max_fr
 RUN_CONFIG = '''
 _base_ = [{base!r}]
 custom_imports = dict(imports=['point3d_mm', 'reliability_hooks'], allow_failed_imports=False)
-custom_hooks = [dict(type='DumpRankState'), dict(type='DumpValMetrics')]
+custom_hooks = [dict(type='DumpRankState'), dict(type='DumpValMetrics'),
+                dict(type='RecordTrainStream')]
 randomness = dict(seed=0, deterministic=True)
 default_hooks = dict(logger=dict(interval=1))
 size = 64
@@ -91,10 +92,29 @@ def _has_nice() -> bool:
 def run_tool(cmd: Sequence[str], timeout: float = 240, check: bool = True,
              extra_env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     """Run a command from the repository root; on failure, show the end of its output."""
-    proc = subprocess.run(nice_cmd(cmd), cwd=REPO_ROOT, env=env(**(extra_env or {})),
-                          capture_output=True, text=True, timeout=timeout)
+    return finish_tool(start_tool(cmd, extra_env), timeout, check)
+
+
+def start_tool(cmd: Sequence[str],
+               extra_env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
+    """Start a command from the repository root (:func:`finish_tool` waits for it)."""
+    return subprocess.Popen(nice_cmd(cmd), cwd=REPO_ROOT, env=env(**(extra_env or {})),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_tool(process: subprocess.Popen, timeout: float = 240,
+                check: bool = True) -> subprocess.CompletedProcess:
+    """Wait for a command of :func:`start_tool` (killed after ``timeout`` seconds); on
+    failure, show the end of its output."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except BaseException:
+        process.kill()
+        process.communicate()
+        raise
+    proc = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if check and proc.returncode != 0:
-        raise AssertionError(f'{" ".join(cmd)} exited with {proc.returncode}\n'
+        raise AssertionError(f'{" ".join(process.args)} exited with {proc.returncode}\n'
                              f'--- stdout (end) ---\n{proc.stdout[-4000:]}\n'
                              f'--- stderr (end) ---\n{proc.stderr[-6000:]}')
     return proc
@@ -131,10 +151,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def load_state(path: str) -> Dict[str, torch.Tensor]:
-    """The model weights of a checkpoint or a per-rank dump (through the allow-list)."""
+def load_checkpoint_file(path: str) -> dict:
+    """A whole checkpoint, or a per-rank dump, as mmengine loads it (through the allow-list
+    and the integrity checks)."""
     from mmengine.runner.checkpoint import _load_checkpoint
-    loaded = _load_checkpoint(path, map_location='cpu')
+    return _load_checkpoint(path, map_location='cpu')
+
+
+def load_state(path: str) -> Dict[str, torch.Tensor]:
+    """The model weights of a checkpoint or a per-rank dump."""
+    loaded = load_checkpoint_file(path)
     return loaded.get('state_dict', loaded)
 
 
@@ -144,6 +170,25 @@ def assert_same_state(a: Dict[str, torch.Tensor], b: Dict[str, torch.Tensor],
     assert list(a) == list(b), f'{what}: different keys'
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, f'{what}: {len(different)} tensors differ, e.g. {different[:5]}'
+
+
+def assert_same_tree(a, b, what: str) -> None:
+    """Equal nested dicts, lists and tuples whose tensors and arrays are bit-identical."""
+    import numpy as np
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), f'{what}: keys {list(a)} vs {b!r:.200}'
+        for key in a:
+            assert_same_tree(a[key], b[key], f'{what}.{key}')
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b), f'{what}: {a!r:.200} vs {b!r:.200}'
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_tree(x, y, f'{what}[{i}]')
+    elif isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), f'{what}: tensors differ'
+    elif isinstance(a, np.ndarray):
+        assert np.array_equal(a, b), f'{what}: arrays differ'
+    else:
+        assert a == b, f'{what}: {a!r} vs {b!r}'
 
 
 def write_numbered_video(path: str, num_frames: int, size: int = 64, fourcc: str = 'MJPG',

@@ -80,7 +80,8 @@ def test_run_waits_for_the_generating_run_then_reuses_its_data(tmp_path, config)
 
 def test_data_in_use_is_not_replaced(tmp_path, config):
     data_root = str(tmp_path / 'data')
-    fake_complete_data(data_root, dict(seed=1, num_train=4, num_test=2, num_val=2))  # another recipe
+    # data of another recipe
+    fake_complete_data(data_root, dict(seed=1, num_train=4, num_test=2, num_val=2))
     fd = hold(data_root + '.users.lock', fcntl.LOCK_SH)
     try:
         output = Run(demo_cmd(config, data_root, str(tmp_path / 'work'), '--data-only'))

@@ -1,5 +1,9 @@
 """Distributed training and evaluation on CPU (gloo) through mmengine's pytorch launcher.
 
+* (default suite) one training step of 2 processes (``python -m torch.distributed.run``,
+  :mod:`ddp_step`) on a global batch of 4 clips: the gradients both optimizers step with
+  and the weights after the step equal, on both ranks, those of one process stepping on the
+  same 4 clips.
 * ``tools/dist_train.sh CONFIG 2`` (torch.distributed.run + ``--launcher pytorch``) trains
   the tiny config for 2 iterations per rank; both ranks end with identical weights, equal to
   the checkpoint's.
@@ -11,11 +15,14 @@
 """
 import json
 import os.path as osp
+import pickle
 
 import numpy as np
 import pytest
 import torch
+from ddp_step import build_model_and_optim, one_process_step, record_step_gradients, share
 from reliability_helpers import (
+    HERE,
     PYTHON,
     assert_same_state,
     data_options,
@@ -26,6 +33,65 @@ from reliability_helpers import (
 )
 
 pytestmark = pytest.mark.filterwarnings('ignore::UserWarning')
+
+
+def test_ddp_step_equals_one_process_step(tiny_data, tmp_path):
+    """One step of the tiny config on 2 processes (gloo, ``MMSeparateDistributedDataParallel``
+    as the configs set, both optimizers), 2 clips each, against one process stepping on the
+    same 4 clips. In DDP each process normalises its loss and takes its BatchNorm statistics
+    over its own 2 clips (SyncBatchNorm needs CUDA), so the single-process equal is the mean of
+    the two halves' gradients (:func:`ddp_step.one_process_step`), not one forward of all 4.
+    Every comparison is exact: halving and adding two floats is exact in any order."""
+    from mmaction.registry import DATASETS, MODELS
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+
+    config = write_run_config(str(tmp_path))
+    cfg = Config.fromfile(config)
+    cfg.train_dataloader.dataset.data_root = tiny_data
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    batch = pseudo_collate([dataset[i] for i in range(4)])
+    torch.manual_seed(0)
+    init_model = MODELS.build(cfg.model)
+    init_model.init_weights()
+    init_state = init_model.state_dict()
+    paths = {name: str(tmp_path / name) for name in ('batch.pkl', 'init.pth')}
+    with open(paths['batch.pkl'], 'wb') as f:
+        pickle.dump(batch, f)
+    torch.save(init_state, paths['init.pth'])
+
+    run_tool([PYTHON, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+              '--master_port', str(free_port()), osp.join(HERE, 'ddp_step.py'), config,
+              paths['batch.pkl'], paths['init.pth'], str(tmp_path)], timeout=120)
+    ranks = [torch.load(tmp_path / f'rank{rank}.pth', weights_only=True) for rank in (0, 1)]
+    assert [(r['backend'], r['wrapper'], r['world_size']) for r in ranks] == [
+        ('gloo', 'MMSeparateDistributedDataParallel', 2)] * 2
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the processes: the same kernels, the same rounding
+    try:
+        model, optim = build_model_and_optim(cfg, init_state)
+        expected = record_step_gradients(model, optim)
+        losses, first_share = one_process_step(model, optim, [share(batch, r, 2) for r in (0, 1)])
+    finally:
+        torch.set_num_threads(threads)
+
+    assert [float(r['loss']) for r in ranks] == losses and losses[0] != losses[1]
+    assert set(expected) == {'point', 'cls'}
+    for rank in ranks:
+        assert set(rank['gradients']) == {'point', 'cls'}
+        for optimizer, grads in expected.items():
+            assert_same_state(grads, rank['gradients'][optimizer], f'{optimizer} gradients')
+        # the gradients were averaged over the processes: not the rank's own
+        averaged = [name for name, grad in rank['gradients']['point'].items()
+                    if not torch.equal(grad, first_share[name])]
+        assert len(averaged) > 0.9 * len(rank['gradients']['point'])
+    parameters = [name for name, _ in model.named_parameters()]
+    stepped = {name: model.state_dict()[name] for name in parameters}
+    for rank in ranks:
+        assert_same_state(stepped, {name: rank['state'][name] for name in parameters},
+                          'weights after the step')
+    assert not torch.equal(stepped['cls_head.fc_cls.weight'], init_state['cls_head.fc_cls.weight'])
 
 
 def _train_2_ranks(launch: str, tiny_data: str, folder: str) -> str:
