@@ -184,3 +184,27 @@ def test_tools_refuse_an_empty_folder_naming_it(tool, scored_files):
     assert _exit_line(tool, [ann, empty]) == (
         f"{empty}: holds no detection files: no YOWO per-frame <video>_<frame:05d>.txt "
         "files, nor MOC's frame_detections.pkl")
+
+
+@pytest.mark.parametrize('tool,options,message', [
+    ('compare_protocols.py', ['--iou-thr', '2'],
+     'iou_thr must be IoU thresholds in [0, 1]; got [2.0]'),
+    ('eval_detections.py', ['--iou-thr', 'nan'],
+     'iou_thr must be IoU thresholds in [0, 1]; got [nan]'),
+    ('eval_detections.py', ['--video-iou-thrs', '0.5', '7'],
+     'iou_thrs must be IoU thresholds in [0, 1]; got [0.5, 7.0]'),
+    ('compare_protocols.py', ['--fps', '0', '--format', 'ava_csv'],
+     'fps must be a positive number of frames per timestamp unit; got 0.0'),
+])
+def test_tools_refuse_other_bad_options_in_one_line(tool, options, message, scored_files):
+    ann, dets, _ = scored_files
+    assert _exit_line(tool, [ann, dets, *options]) == message
+
+
+@pytest.mark.parametrize('tool', ['eval_detections.py', 'compare_protocols.py'])
+def test_tools_refuse_a_folder_as_ground_truth_naming_it(tool, scored_files):
+    ann, dets, empty = scored_files
+    with pytest.raises(SystemExit) as info:
+        load_tool(f'analysis/{tool}').main([empty, dets])
+    message = str(info.value.code)
+    assert '\n' not in message and message.startswith(f'{tool}: ') and empty in message

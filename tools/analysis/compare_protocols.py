@@ -54,7 +54,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     args = parse_args(argv)
-    with exit_on_user_error('compare_protocols.py', also=(UnsafePickleError,)):
+    # OSError: an input that is a folder or unreadable (the message names it).
+    with exit_on_user_error('compare_protocols.py', also=(UnsafePickleError, OSError)):
         gt = load_act(args.gt, required=('labels', 'gttubes', 'test_videos'))
         linker, built = linker_from_options(args.config, args.linker)
         link = built.link_videos

@@ -89,7 +89,8 @@ def metric_configs(args: argparse.Namespace) -> List[dict]:
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     args = parse_args(argv)
-    with exit_on_user_error('eval_detections.py', also=(UnsafePickleError,)):
+    # OSError: an input that is a folder or unreadable (the message names it).
+    with exit_on_user_error('eval_detections.py', also=(UnsafePickleError, OSError)):
         configs = metric_configs(args)  # a wrong linker setting ends here, before reading
         gt = load_act(args.gt, required=('labels', 'gttubes', 'test_videos'))
         dets = load_detections(args.detections, gt, args.split, args.format, args.fps)

@@ -11,6 +11,7 @@ from .action_ap import (
                         VIDEO_AVERAGE_THRS,
                         VIDEO_THRS,
                         average_precision,
+                        check_iou_thresholds,
                         class_agnostic,
                         frame_ap,
                         video_ap,
@@ -30,9 +31,9 @@ from .rows import (
 
 __all__ = [
     'ACT_EVAL_TUBE_NMS_THR', 'FRAME_PROTOCOLS', 'FRAME_SETS', 'MULTISPORTS_SKIPPED_LABELS',
-    'PROTOCOLS', 'VIDEO_AVERAGE_THRS', 'VIDEO_THRS', 'average_precision', 'class_agnostic',
-    'frame_ap', 'iou2d', 'load_frame_detections', 'load_tubes', 'nms2d', 'paired_iou',
-    'save_frame_detections', 'save_tubes', 'Tube', 'TubeLinker', 'TubeLinkerBase',
+    'PROTOCOLS', 'VIDEO_AVERAGE_THRS', 'VIDEO_THRS', 'average_precision', 'check_iou_thresholds',
+    'class_agnostic', 'frame_ap', 'iou2d', 'load_frame_detections', 'load_tubes', 'nms2d',
+    'paired_iou', 'save_frame_detections', 'save_tubes', 'Tube', 'TubeLinker', 'TubeLinkerBase',
     'check_protocol', 'tube_iou', 'tube_nms', 'video_ap', 'viterbi_trim', 'align_rows',
     'check_rows', 'clip_rows', 'rows_from_clips', 'rows_to_samples', 'split_videos',
     'ViterbiTubeLinker'

@@ -32,6 +32,7 @@ All protocols leave classes without ground truth in the evaluated videos out of 
 Detections with equal scores keep their input order (a stable sort); ACT and mmaction2 use
 numpy's default unstable sort there, so ties may be ordered differently.
 """
+import numbers
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -63,6 +64,15 @@ VIDEO_THRS: Tuple[float, ...] = (0.1, 0.2, 0.5, 0.75)
 VIDEO_AVERAGE_THRS: Tuple[float, ...] = tuple(0.5 + 0.05 * i for i in range(10))
 #: Tube NMS threshold that ``ACT.py`` applies per video and class before video-AP.
 ACT_EVAL_TUBE_NMS_THR = 0.3
+
+
+def check_iou_thresholds(name: str, thresholds: Sequence[float]) -> None:
+    """Raise one ``ValueError`` naming ``name`` unless every threshold is a number in [0, 1]
+    (above 1 nothing would match, and below 0 everything would)."""
+    wrong = [t for t in thresholds
+             if isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0 <= t <= 1]
+    if wrong or isinstance(thresholds, (str, bytes)):
+        raise ValueError(f'{name} must be IoU thresholds in [0, 1]; got {list(thresholds)!r}')
 
 
 def average_precision(is_tp: np.ndarray, num_gt: int, protocol: str = 'act') -> float:
@@ -125,6 +135,7 @@ def frame_ap(gt: Mapping, detections: np.ndarray, videos: Sequence[str],
     _check_frame_protocol(protocol)
     if frames not in FRAME_SETS:
         raise ValueError(f'frames must be one of {FRAME_SETS}, got {frames!r}')
+    check_iou_thresholds('iou_thr', [iou_thr])
     labels = list(gt['labels'])
     num_classes = len(labels)
     gt_label, gt_video, gt_frame, gt_boxes = ground_truth_boxes(gt, videos)
@@ -166,7 +177,7 @@ def frame_ap(gt: Mapping, detections: np.ndarray, videos: Sequence[str],
 
 
 def video_ap(gt: Mapping, tubes: Mapping[str, Sequence[Tube]], videos: Sequence[str],
-             iou_thrs: Sequence[float] = (0.1, 0.2, 0.5, 0.75), protocol: str = 'act',
+             iou_thrs: Sequence[float] = VIDEO_THRS, protocol: str = 'act',
              average_thrs: Optional[Sequence[float]] = VIDEO_AVERAGE_THRS,
              nms_thr: Optional[float] = None,
              exclude_labels: Optional[Sequence[str]] = None) -> Dict:
@@ -191,6 +202,8 @@ def video_ap(gt: Mapping, tubes: Mapping[str, Sequence[Tube]], videos: Sequence[
         (C,) scored tubes. Threshold names are ``f'{thr:g}'`` and ``'0.5:0.95'``.
     """
     check_protocol(protocol)
+    check_iou_thresholds('iou_thrs', iou_thrs)
+    check_iou_thresholds('average_thrs', average_thrs or ())
     labels = list(gt['labels'])
     num_classes = len(labels)
     if nms_thr is None:

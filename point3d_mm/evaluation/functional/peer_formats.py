@@ -127,6 +127,10 @@ def load_detections(path: str, gt: Mapping, split: int = 1, fmt: Optional[str] =
         raise ValueError(f'{path}: unknown detections format {fmt!r}; one of {FORMATS}')
     if not osp.exists(path):
         raise FileNotFoundError(f'{path}: no such file or folder')
+    if fmt in ('ava_csv', 'yowov3', None) and not (isinstance(fps, (int, float))
+                                                   and math.isfinite(fps) and fps > 0):
+        raise ValueError(f'fps must be a positive number of frames per timestamp unit; '
+                         f'got {fps!r}')
     videos = split_videos(gt, split)
     source = os.fspath(path)
     try:

@@ -22,6 +22,7 @@ from ..functional import (
     TubeLinker,
     TubeLinkerBase,
     ViterbiTubeLinker,
+    check_iou_thresholds,
     class_agnostic,
     clip_rows,
     frame_ap,
@@ -228,6 +229,7 @@ class FrameMAP(_ActionDetectionMetric):
             raise ValueError(f'frames must be one of {FRAME_SETS}, got {frames!r}')
         super().__init__(ann_file, split, protocol, dump_detections, collect_device, prefix,
                          results_file)
+        check_iou_thresholds('iou_thr', [iou_thr])
         self.iou_thr = iou_thr
         self.frames = frames
         self.class_agnostic = class_agnostic
@@ -274,6 +276,7 @@ class VideoMAP(_ActionDetectionMetric):
                  prefix: Optional[str] = None, results_file: Optional[str] = None) -> None:
         super().__init__(ann_file, split, protocol, dump_detections, collect_device, prefix,
                          results_file)
+        check_iou_thresholds('iou_thrs', iou_thrs)
         self.iou_thrs = tuple(iou_thrs)
         self.linker = build_linker(linker)
         self.dump_tubes = dump_tubes
