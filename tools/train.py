@@ -10,6 +10,7 @@ from mmengine.config import Config, DictAction
 
 import point3d_mm  # noqa: F401  (patches the stack and registers our parts before any build)
 from point3d_mm.engine.runner_setup import (
+    add_counter_seeded_rng,
     apply_amp,
     prepare_deterministic_loader,
     prepare_launcher,
@@ -72,6 +73,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
             randomness['deterministic'] = True
         cfg.randomness = randomness
     prepare_deterministic_loader(cfg)
+    add_counter_seeded_rng(cfg)
     prepare_launcher(cfg)
     return cfg
 

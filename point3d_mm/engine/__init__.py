@@ -1,9 +1,9 @@
-from .hooks import NumClassesCheckHook
+from .hooks import CounterSeededRNGHook, NumClassesCheckHook
 from .loops import CachedFeatureTestLoop, CachedFeatureValLoop
 from .optim_constructor import Point3DOptimWrapperConstructor
 from .visualization_hook import Point3DVisualizationHook
 
 __all__ = [
-    'CachedFeatureTestLoop', 'CachedFeatureValLoop', 'NumClassesCheckHook',
+    'CachedFeatureTestLoop', 'CachedFeatureValLoop', 'CounterSeededRNGHook', 'NumClassesCheckHook',
     'Point3DOptimWrapperConstructor', 'Point3DVisualizationHook'
 ]

@@ -1,9 +1,44 @@
 """Runner hooks of point3d_mm."""
+import hashlib
+import random
 from typing import Iterator, Optional, Tuple
 
+import numpy as np
+import torch
 from mmaction.registry import HOOKS
+from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+
+
+@HOOKS.register_module()
+class CounterSeededRNGHook(Hook):
+    """Seed the main process's RNGs (torch on every device, numpy, python) before every
+    training epoch and iteration from (seed, rank, epoch or iteration) alone.
+
+    A resumed run gets its weights, optimizers, schedulers and counters back, but no RNG state
+    (mmengine's checkpoints hold none), and the state an uninterrupted run has reached depends
+    on everything drawn before: each epoch's data loader draws its workers' base seed,
+    validation draws, dropout draws every iteration. Seeded from the counters, every iteration
+    draws the same numbers (the 3D Head's dropout masks) in a resumed run as in an
+    uninterrupted one. ``tools/train.py`` adds it to deterministic runs.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_train_epoch(self, runner) -> None:
+        self._seed(runner.seed, 'epoch', runner.epoch)
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self._seed(runner.seed, 'iter', runner.iter)
+
+    @staticmethod
+    def _seed(seed: int, counter: str, value: int) -> None:
+        digest = hashlib.sha256(repr((seed, get_rank(), counter, value)).encode()).digest()
+        derived = int.from_bytes(digest[:8], 'little')
+        torch.manual_seed(derived)  # the CPU and every CUDA device
+        np.random.seed(derived % 2**32)
+        random.seed(derived)
 
 
 @HOOKS.register_module()

@@ -97,6 +97,20 @@ def prepare_deterministic_loader(cfg: Config) -> Optional[str]:
     return note
 
 
+def add_counter_seeded_rng(cfg: Config) -> None:
+    """In a deterministic run (``randomness.deterministic=True``), add
+    :class:`point3d_mm.engine.CounterSeededRNGHook` to ``custom_hooks``: the main process's
+    draws (dropout) then depend on the epoch and iteration only, so that a resumed run draws
+    what an uninterrupted one does."""
+    if not (cfg.get('randomness') or {}).get('deterministic'):
+        return
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(isinstance(h, Mapping) and h.get('type') == 'CounterSeededRNGHook'
+               for h in hooks):
+        hooks.append(dict(type='CounterSeededRNGHook'))
+    cfg.custom_hooks = hooks
+
+
 def add_run_checks(cfg: Config) -> None:
     """Add :class:`point3d_mm.engine.NumClassesCheckHook` to the run's ``custom_hooks``."""
     hooks = list(cfg.get('custom_hooks') or [])

@@ -35,8 +35,6 @@ from reliability_helpers import (
     write_run_config,
 )
 
-import point3d_mm.engine
-
 KILL_AFTER = 'Epoch(train) [2][2/4]'
 
 
@@ -80,10 +78,6 @@ def kill_then_resume(config: str, straight: str, killed: str, tiny_data: str,
     return log
 
 
-@pytest.mark.xfail(
-    not hasattr(point3d_mm.engine, 'CounterSeededRNGHook'), strict=True,
-    reason='tools/train.py restores no RNG state: after --resume the main process draws other '
-    'dropout masks than the uninterrupted run (needs CounterSeededRNGHook in deterministic runs)')
 def test_sigkill_then_resume_continues_bit_identically(tiny_data, tmp_path):
     config = write_run_config(str(tmp_path), train_workers=1)
     straight, killed = str(tmp_path / 'straight'), str(tmp_path / 'killed')
