@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..apis.inference import _ClipPreparer
+from ..apis.inference import ClipPreparer
 from ..models.necks.time_wise_attention import attention_matrix
 from ..utils.video import iter_numbered_frames
 
@@ -51,7 +51,7 @@ def frame_features(model, frames: Dict[int, np.ndarray],
                    video_name: str) -> Dict[int, torch.Tensor]:
     """The last stack's (C, h, w) features of each frame, one frame at a time (the
     backbone is per frame, so this is what a clip's forward sees, with less memory)."""
-    prepare = _ClipPreparer(model, video_name)
+    prepare = ClipPreparer(model, video_name)
     feats = {}
     for number, frame in frames.items():
         inputs, _ = prepare.frames([frame], [number])

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .inference import _ClipPreparer
+from .inference import ClipPreparer
 
 
 @torch.no_grad()
@@ -25,7 +25,7 @@ def center_heatmap(model: nn.Module, frame: np.ndarray) -> np.ndarray:
         (H, W) float32 centre probabilities in [0, 1]; the maximum over classes when the
         head has several heatmap channels (the Point Head's is class-agnostic: one).
     """
-    inputs, samples = _ClipPreparer(model, 'heatmap')([frame], [1])
+    inputs, samples = ClipPreparer(model, 'heatmap')([frame], [1])
     feats = model.extract_frame_feats(inputs)[-1]  # (1, C, h, w): one frame
     heat = model.point_head((feats, ))[0][-1]  # centre heatmaps (N, K, h, w) of the last stack
     heat = heat.amax(dim=1, keepdim=True).float()

@@ -52,7 +52,7 @@ def _test_pipeline(cfg: Config) -> Compose:
                     and 'Sample' not in step['type']])
 
 
-class _ClipPreparer:
+class ClipPreparer:
     """Turns in-memory frames into the model's (inputs, data_samples): one clip of T frames,
     or (:meth:`frames`) N frames each as a one-frame clip, for their per-frame features."""
 
@@ -180,7 +180,7 @@ def iter_frame_detections(model: nn.Module, video: Frames, mode: str = 'streamin
         clip_len, frame_interval, key_index = clip_geometry(model.cfg)
     name = video_name or (osp.splitext(osp.basename(video))[0] if isinstance(video, str)
                           else 'video')
-    prepare = _ClipPreparer(model, name)
+    prepare = ClipPreparer(model, name)
     # The clip of key frame t spans t - behind ... t + ahead: only that span is ever needed.
     behind, ahead = key_index * frame_interval, (clip_len - 1 - key_index) * frame_interval
     span = behind + ahead + 1
