@@ -44,7 +44,7 @@ def _integer(low, high):
     return lambda v: type(v) is int and low <= v <= high
 
 
-# The documented types and ranges (docs/config_reference.md), restated here by hand.
+# The types and ranges the linkers accept, restated here by hand (not read from SETTINGS).
 SHARED = dict(score_thr=_number(0), frame_nms_thr=_number(0, 1),
               max_per_frame=_integer(1, 10 ** 6), iou_weight=_number(0),
               link_iou_thr=_number(0, 1), max_gap=_integer(0, 10 ** 6), trim_score=_number(0),
