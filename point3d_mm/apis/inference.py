@@ -29,13 +29,12 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
-from mmaction.registry import TASK_UTILS
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from torch import nn
 
 from ..datasets import clip_frame_ids, clip_results_from_frames, key_frame_index
-from ..evaluation import linker_config
+from ..evaluation import build_linker, linker_config
 from ..evaluation.functional import clip_rows
 from ..models.utils import HeadMemory
 from ..utils.memory import trim_heap
@@ -336,6 +335,6 @@ def inference_video(model: nn.Module, video: Frames, streaming: bool = False,
     """
     detections = detect_frames(model, video, streaming=streaming, video_name=video_name,
                                on_frame=on_frame, on_corrupt=on_corrupt, mode=mode)
-    tubes = TASK_UTILS.build(linker or linker_config(model.cfg))(detections)
+    tubes = build_linker(linker or linker_config(model.cfg))(detections)
     return dict(detections=detections, tubes=tubes,
                 classes=list(model.dataset_meta.get('classes', ())))

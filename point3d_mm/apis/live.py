@@ -11,8 +11,8 @@ from collections import deque
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from mmaction.registry import TASK_UTILS
 
+from ..evaluation import build_linker
 from ..evaluation.functional.overlaps import Tube, iou2d
 
 #: One tube at the newest frame: (tube id, label, tube score, (4,) box x1 y1 x2 y2).
@@ -41,7 +41,7 @@ class LiveTubeLinker:
                  same_tube_iou: float = 0.7) -> None:
         if window < 2:
             raise ValueError(f'window must be >= 2 frames, got {window}')
-        self.linker = TASK_UTILS.build(linker) if isinstance(linker, dict) else linker
+        self.linker = build_linker(linker) if isinstance(linker, dict) else linker
         self.window = window
         self.select = select
         self.same_tube_iou = same_tube_iou

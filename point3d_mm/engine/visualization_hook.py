@@ -5,13 +5,13 @@ from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
-from mmaction.registry import HOOKS, TASK_UTILS
+from mmaction.registry import HOOKS
 from mmengine.dist import get_dist_info
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from ..datasets.transforms import LoadClipFrames
-from ..evaluation import linker_config
+from ..evaluation import build_linker, linker_config
 from ..utils.fileio import atomic_write
 from ..visualization import (
     AnnotatedVideoWriter,
@@ -83,7 +83,7 @@ class Point3DVisualizationHook(Hook):
         dataset = runner.test_dataloader.dataset
         self._sources = self._frame_sources(dataset)
         self._loader = LoadClipFrames(check_shape=False)
-        self._linker = TASK_UTILS.build(linker_config(runner.cfg))
+        self._linker = build_linker(linker_config(runner.cfg))
         # The run's visualizer when it is ours; with another (mmaction2's ActionVisualizer)
         # ours draws and the run's stores (add_image to its vis backends).
         self._backend = runner.visualizer
