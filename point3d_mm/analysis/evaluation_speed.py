@@ -11,8 +11,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..evaluation.functional import VIDEO_AVERAGE_THRS, frame_ap, video_ap
-from ..evaluation.functional.protocol_comparison import VIDEO_THRS
+from ..evaluation.functional import VIDEO_AVERAGE_THRS, VIDEO_THRS, frame_ap, video_ap
 from ..utils.benchmark import median_time
 
 
