@@ -73,7 +73,8 @@ def test_killed_data_generation_is_redone(tmp_path):
     assert 'generated ' in output
     assert not _tmp_data_folders(data_root)
     reference = str(tmp_path / 'reference')
-    SyntheticActions(seed=0, num_train=3, num_test=1).generate(reference)
+    # TINY_ARGS' --num-val 2
+    SyntheticActions(seed=0, num_train=3, num_test=1, num_val=2).generate(reference)
     generated = tree_hashes(data_root)
     assert generated.pop('demo_recipe.json')
     assert generated == tree_hashes(reference)
