@@ -140,10 +140,10 @@ def result_path(results_dir: str, slug: str, seed: int) -> str:
 PROVENANCE = ('commit', 'config', 'config_sha256', 'overrides', 'versions', 'cpu', 'threads')
 
 
-def read_result(path: str) -> Dict:
+def read_result(path: str, protocol: Optional[str] = None) -> Optional[Dict]:
     """One result file, checked: a dict with ``row``, ``seed``, ``protocol``, the
     :data:`PROVENANCE` and ``metrics`` holding every key of :data:`METRICS` for each of
-    :data:`SPLITS`."""
+    :data:`SPLITS`. With ``protocol``, a result of another protocol is None, unchecked."""
     try:
         with open(path) as f:
             result = json.load(f)
@@ -151,6 +151,8 @@ def read_result(path: str) -> Dict:
         raise ValueError(f'{path}: not a readable JSON result file ({error})') from error
     if not isinstance(result, dict):
         raise ValueError(f'{path}: not a result (a JSON object)')
+    if protocol is not None and result.get('protocol') != protocol:
+        return None
     missing = [k for k in ('row', 'seed', 'protocol', 'metrics', *PROVENANCE)
                if k not in result]
     if not missing:
@@ -163,17 +165,12 @@ def read_result(path: str) -> Dict:
 
 def load_results(results_dir: str, protocol: str = PROTOCOL) -> Dict[str, Dict[int, Dict]]:
     """``{row: {seed: result}}`` of the result files of ``protocol`` in ``results_dir``
-    (files of another protocol are left out unread)."""
+    (files of another protocol are left out unchecked)."""
     results: Dict[str, Dict[int, Dict]] = {}
     for path in sorted(glob.glob(osp.join(results_dir, '*_seed*.json'))):
-        with open(path) as f:
-            try:
-                if json.load(f).get('protocol') != protocol:
-                    continue
-            except (ValueError, AttributeError):
-                pass  # read_result says what is wrong
-        result = read_result(path)
-        results.setdefault(result['row'], {})[int(result['seed'])] = result
+        result = read_result(path, protocol)
+        if result is not None:
+            results.setdefault(result['row'], {})[int(result['seed'])] = result
     return results
 
 

@@ -221,7 +221,7 @@ def is_done(path: str, protocol: str) -> bool:
     if not osp.isfile(path):
         return False
     try:
-        return ablation.read_result(path)['protocol'] == protocol
+        return ablation.read_result(path, protocol) is not None
     except ValueError:
         return False
 

@@ -25,7 +25,7 @@ from mmengine.config import Config
 
 import point3d_mm  # noqa: F401  (registers VideoMAP and the linkers)
 from point3d_mm.analysis import linker_tuning
-from point3d_mm.apis import linker_config
+from point3d_mm.evaluation import linker_config
 from point3d_mm.evaluation.functional import PROTOCOLS, rows_to_samples
 from point3d_mm.evaluation.functional.peer_formats import FORMATS, load_detections
 from point3d_mm.structures.act_format import VALIDATION_KEY, is_validation_act, load_act
