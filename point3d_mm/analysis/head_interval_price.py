@@ -100,9 +100,14 @@ def _checkpoint_of(work_dir: str, cfg) -> str:
 
 
 def ablation_run(work_dir: str) -> PricedRun:
-    """The run of an ablation grid's work dir ``<row>/seed<k>/``: its dumped config
-    ``<row>_test.py`` (``tools/analysis/run_ablation.py`` writes ``<row>_val.py`` beside it,
-    which :func:`ablation.split_config` makes again) and ``iter_<max_iters>.pth``.
+    """The run of an ablation grid's work dir ``<row>/seed<k>/``: its config ``<row>_test.py``
+    with the validation videos of ``<row>_val.py`` (both written by
+    ``tools/analysis/run_ablation.py``) and ``iter_<max_iters>.pth``.
+
+    The validation loop comes from ``<row>_val.py``'s test loop, since mmengine's Runner
+    re-dumps ``<row>_test.py`` into the work dir as it ran: training with ``--no-validate``
+    leaves no validation loop in it. Without ``<row>_val.py`` the test config's own validation
+    loop is used, if it has one.
 
     Raises:
         ValueError: not such a work dir.
@@ -114,6 +119,11 @@ def ablation_run(work_dir: str) -> PricedRun:
                          f'<row>_test.py, found {configs or "none"})')
     row = configs[0][:-len('_test.py')]
     cfg = load_config(osp.join(work_dir, configs[0]))
+    val_file = osp.join(work_dir, f'{row}_val.py')
+    if osp.isfile(val_file):
+        val_cfg = load_config(val_file)
+        cfg.val_dataloader = val_cfg.test_dataloader
+        cfg.val_evaluator = val_cfg.test_evaluator
     return PricedRun(f'{row}/{osp.basename(osp.normpath(work_dir))}', cfg,
                      _checkpoint_of(work_dir, cfg), work_dir)
 
@@ -188,6 +198,8 @@ def checkpoint_metrics(cfg, checkpoint: str, work_dir: str, name: str) -> Dict[s
     cfg.work_dir = work_dir
     cfg.load_from = checkpoint
     cfg.launcher = 'none'
+    # a test needs no validation loop, and mmengine wants its three parts all or none
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.experiment_name = name  # mmengine adds the time: the logger is this test's own
     check_cfg_types(cfg)
     add_run_checks(cfg)
@@ -212,6 +224,9 @@ def price_run(run: PricedRun, splits: Sequence[str], intervals: Sequence[int], o
     checkpoint_sha256 = file_sha256(run.checkpoint)
     out: Dict[str, Dict[int, Dict[str, float]]] = {}
     for split in splits:
+        if split == 'val' and not run.cfg.get('val_dataloader'):
+            raise ValueError(f'{run.source}: its config has no validation loop to test the '
+                             'validation videos with; pass --split test')
         for interval in intervals:
             cfg = with_head_interval(ablation.split_config(run.cfg, split), interval)
             stamp = dict(run=run.name, split=split, head_interval=interval,

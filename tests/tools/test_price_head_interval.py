@@ -3,6 +3,7 @@ intervals, the table of mean ± sd over the runs, the rule that picks the defaul
 runs it reads (ablation and demo work dirs, a config and a checkpoint)."""
 import json
 import math
+import os
 import os.path as osp
 import statistics
 
@@ -13,6 +14,7 @@ from mmengine.config import Config
 from mmengine.runner.checkpoint import save_checkpoint
 from tool_helpers import load_tool
 
+from point3d_mm.analysis import ablation
 from point3d_mm.analysis import head_interval_price as price
 from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
 from point3d_mm.utils.safe_pickle import safe_pickle_load
@@ -72,8 +74,10 @@ def actor_sized_checkpoint(cfg: Config, data_root: str, seed: int, path: str) ->
 
 @pytest.fixture(scope='module')
 def grid(tmp_path_factory) -> dict:
-    """Two runs in an ablation grid's layout (``tiny/seed<k>/tiny_test.py`` and
-    ``iter_2.pth``) on one validation and one test video."""
+    """Two runs in an ablation grid's layout as run_ablation.py leaves it
+    (``tiny/seed<k>/``: ``tiny_val.py``, whose test loop is the validation videos';
+    ``tiny_test.py`` without a validation loop, as mmengine re-dumps it after training with
+    ``--no-validate``; ``iter_2.pth``) on one validation and one test video."""
     root = tmp_path_factory.mktemp('price')
     data = str(root / 'data')
     SyntheticActions(seed=0, num_train=1, num_test=1, num_val=1, size=64, min_frames=12,
@@ -83,8 +87,12 @@ def grid(tmp_path_factory) -> dict:
     for seed in (0, 2):  # seeds whose random centres find some actors on these videos
         work_dir = root / 'ablation' / 'tiny' / f'seed{seed}'
         work_dir.mkdir(parents=True)
-        (work_dir / 'tiny_test.py').write_text(text)
-        cfg = Config.fromfile(str(work_dir / 'tiny_test.py'))
+        (work_dir / 'tiny_row.py').write_text(text)
+        cfg = Config.fromfile(str(work_dir / 'tiny_row.py'))
+        os.remove(work_dir / 'tiny_row.py')
+        ablation.split_config(cfg, 'val').dump(str(work_dir / 'tiny_val.py'))
+        (work_dir / 'tiny_test.py').write_text(
+            text + 'val_cfg = None\nval_dataloader = None\nval_evaluator = None\n')
         actor_sized_checkpoint(cfg, data, seed, str(work_dir / 'iter_2.pth'))
         work_dirs.append(str(work_dir))
     return dict(root=root, data=data, work_dirs=work_dirs)
@@ -161,16 +169,14 @@ def test_price_table_from_two_runs(grid, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_validation_split_is_the_config_val_loop(grid):
-    """--split both: the validation numbers are tools/test.py's on the config whose test loop
-    is the validation loop (what run_ablation.py dumps as <row>_val.py), and they choose."""
-    from point3d_mm.analysis import ablation
+    """--split both: the validation numbers are tools/test.py's on <row>_val.py (whose test
+    loop is the validation loop), although <row>_test.py has no validation loop, and they
+    choose."""
     out = str(grid['root'] / 'out_both')
     report = tool.main([grid['work_dirs'][0], grid['work_dirs'][1], '--intervals', '2',
                         '--out-dir', out])
     assert report['splits'] == ['val', 'test'] and report['chosen_on'] == 'val'
-    val_config = str(grid['root'] / 'tiny_val.py')
-    ablation.split_config(Config.fromfile(osp.join(grid['work_dirs'][0], 'tiny_test.py')),
-                          'val').dump(val_config)
+    val_config = osp.join(grid['work_dirs'][0], 'tiny_val.py')
     expected = metrics_of_test_py(val_config, osp.join(grid['work_dirs'][0], 'iter_2.pth'), 1,
                                str(grid['root'] / 'test_py_val'))
     summary = report['per_split']['val']['summary']
@@ -277,6 +283,10 @@ def test_bad_runs_are_refused(grid, tmp_path):
     missing = str(tmp_path / 'gone.pth')
     assert refusal('--run', config, missing) == (
         f'price_head_interval.py: FileNotFoundError: {missing}: no such checkpoint file')
+    checkpoint = osp.join(grid['work_dirs'][0], 'iter_2.pth')
+    assert refusal('--run', config, checkpoint) == (  # no validation loop in it
+        f'price_head_interval.py: ValueError: {config}: its config has no validation loop to '
+        'test the validation videos with; pass --split test')
     assert refusal() == ('price_head_interval.py: ValueError: no run to price: give WORK_DIRs '
                          'or --run CONFIG CHECKPOINT')
     # a run whose training stopped early
