@@ -73,13 +73,29 @@ def score_linker(gt_file: str, split: int, samples: List[Dict], linker: Dict,
     return metrics
 
 
-def tune(gt_file: str, split: int, samples: List[Dict], settings: Sequence[Dict],
-         protocol: str = 'act', progress=None) -> List[Tuple[Dict, Dict[str, float]]]:
-    """Score every setting; return ``(linker, metrics)`` best first (stable: ties keep the
-    order of ``settings``)."""
+def score_on_sets(gt_file: str, split: int, sample_sets: Sequence[List[Dict]], linker: Dict,
+                  protocol: str = 'act') -> Dict:
+    """:func:`score_linker` on each detection set (several models' detections of the same
+    videos: seeds, checkpoints), each key averaged over the sets; with more than one set also
+    ``per_set_mean``, each set's ``mean``. One set gives :func:`score_linker`'s metrics."""
+    per_set = [score_linker(gt_file, split, samples, linker, protocol)
+               for samples in sample_sets]
+    if len(per_set) == 1:
+        return per_set[0]
+    metrics = {key: sum(m[key] for m in per_set) / len(per_set) for key in per_set[0]}
+    metrics['per_set_mean'] = [m['mean'] for m in per_set]
+    return metrics
+
+
+def tune(gt_file: str, split: int, sample_sets: Sequence[List[Dict]], settings: Sequence[Dict],
+         protocol: str = 'act', progress=None) -> List[Tuple[Dict, Dict]]:
+    """Score every setting on every detection set (:func:`score_on_sets`); return
+    ``(linker, metrics)`` best first by the mean over the sets (stable: ties keep the order of
+    ``settings``). Several sets choose one setting for all of them, which a single set of a
+    few validation videos can over-fit."""
     scored = []
     for index, linker in enumerate(settings):
-        scored.append((linker, score_linker(gt_file, split, samples, linker, protocol)))
+        scored.append((linker, score_on_sets(gt_file, split, sample_sets, linker, protocol)))
         if progress is not None:
             progress(index + 1, len(settings), linker, scored[-1][1])
     return sorted(scored, key=lambda pair: -pair[1]['mean'])

@@ -71,10 +71,41 @@ def test_finds_the_planted_best(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert 'best first' in printed and f'wrote {out}' in printed
     # the small planted space on its own: exactly trim_score=0.3 wins
-    ranked = linker_tuning.tune(gt, 1, tune_linker.rows_to_samples(
-        *_rows(dets)), linker_tuning.candidates(space, 10))
+    ranked = linker_tuning.tune(gt, 1, [tune_linker.rows_to_samples(
+        *_rows(dets))], linker_tuning.candidates(space, 10))
     assert ranked[0][0] == dict(type='TubeLinker', trim_score=0.3)
     assert [m['video_mAP@0.5'] for _, m in ranked] == [1.0, 0.0, 0.0]
+
+
+def test_several_detection_sets_choose_one_setting_by_their_mean(tmp_path):
+    """Two models' detections of the same validation videos: every setting's scores are the
+    mean of its scores on each set alone, and the best is the best of those means. In the
+    second set the actor is found at 0.25 on its annotated frames (0.15 after them), so
+    trim_score=0.3 trims the whole tube there and only trim_score=0.2 is right for both."""
+    gt, dets = planted(tmp_path)
+    detections, videos = _rows(dets)
+    second = detections.copy()
+    second[second[:, 3] > 0.5, 3] = 0.25
+    other = str(tmp_path / 'other.pkl')
+    save_frame_detections(other, second, videos)
+    space = {'TubeLinker': dict(trim_score=(0.0, 0.2, 0.3))}
+    settings = linker_tuning.candidates(space, 10)
+    alone = [{tuple(sorted(linker.items())): metrics for linker, metrics in ranked}
+             for ranked in (linker_tuning.tune(gt, 1, [tune_linker.rows_to_samples(
+                 *_rows(path))], settings) for path in (dets, other))]
+    pooled = tune_linker.main([gt, dets, other, '--linkers', 'TubeLinker', '--trials', '0'])
+    assert pooled['detections'] == [dets, other]
+    ranked = linker_tuning.tune(gt, 1, [tune_linker.rows_to_samples(*_rows(p))
+                                        for p in (dets, other)], settings)
+    for linker, metrics in ranked:
+        key = tuple(sorted(linker.items()))
+        for name in (*linker_tuning.RANK_KEYS, 'mean'):
+            assert metrics[name] == pytest.approx((alone[0][key][name] + alone[1][key][name]) / 2)
+        assert metrics['per_set_mean'] == [alone[0][key]['mean'], alone[1][key]['mean']]
+    assert ranked[0][0] == dict(type='TubeLinker', trim_score=0.2)
+    assert ranked[0][1]['video_mAP@0.5'] == 1.0  # right on both sets
+    best_alone = [max(a.items(), key=lambda item: item[1]['mean'])[0] for a in alone]
+    assert dict(best_alone[1]) == dict(type='TubeLinker', trim_score=0.2)
 
 
 def _rows(dets):

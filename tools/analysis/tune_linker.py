@@ -36,7 +36,9 @@ from point3d_mm.utils.fileio import atomic_write, dump_json
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('gt', metavar='GT_PKL', help='validation ground truth (ACT pickle)')
-    parser.add_argument('detections', metavar='DETECTIONS', help='frame detections')
+    parser.add_argument('detections', metavar='DETECTIONS', nargs='+',
+                        help='frame detections; several (other seeds or checkpoints on the '
+                        'same videos): one setting is chosen for all, by the mean over them')
     parser.add_argument('--format', choices=FORMATS, help='of DETECTIONS (default: guessed)')
     parser.add_argument('--fps', type=float, default=1.0,
                         help='AVA CSV: frames per timestamp unit')
@@ -67,8 +69,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                 'test videos would both choose the settings and judge them, an optimistic '
                 'score; pass validation ground truth (tools/data/make_validation_split.py, '
                 'or the synthetic synthetic_val_gt.pkl) or --allow-test')
-        dets = load_detections(args.detections, gt, args.split, args.format, args.fps)
-        samples = rows_to_samples(dets.detections, dets.videos)
+        sample_sets, videos = [], 0
+        for path in args.detections:
+            dets = load_detections(path, gt, args.split, args.format, args.fps)
+            sample_sets.append(rows_to_samples(dets.detections, dets.videos))
+            videos = max(videos, len(dets.videos))
         settings = linker_tuning.candidates(
             {name: linker_tuning.SPACES[name] for name in args.linkers}, args.trials,
             args.seed)
@@ -77,25 +82,28 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             if done % 10 == 0 or done == total:
                 print(f'  {done}/{total} settings scored', flush=True)
 
-        ranked = linker_tuning.tune(args.gt, args.split, samples, settings, args.protocol,
+        ranked = linker_tuning.tune(args.gt, args.split, sample_sets, settings, args.protocol,
                                     progress)
         given = None
         if args.config:
             linker = linker_config(Config.fromfile(args.config))
-            given = (linker, linker_tuning.score_linker(args.gt, args.split, samples, linker,
-                                                        args.protocol))
-    print(f'{len(settings)} settings on {len(dets.videos)} videos of {args.gt} '
+            given = (linker, linker_tuning.score_on_sets(args.gt, args.split, sample_sets,
+                                                         linker, args.protocol))
+    sets = f' x {len(sample_sets)} detection sets (mean)' if len(sample_sets) > 1 else ''
+    print(f'{len(settings)} settings on {videos} videos of {args.gt}{sets} '
           f'(seed {args.seed}), best first:')
     print(linker_tuning.format_table(ranked, args.top, given))
     best, best_metrics = ranked[0]
     if args.out:
         comment = (f'Chosen by tools/analysis/tune_linker.py on {args.gt} split {args.split} '
                    f'({"validation" if is_validation_act(gt) else "NOT validation"} videos)'
+                   f'{" and " + str(len(sample_sets)) + " detection sets" if sets else ""}'
                    f': best of {len(settings)} settings (seed {args.seed}); mean of '
                    f'video-mAP @0.2, @0.5, @0.5:0.95 = {100 * best_metrics["mean"]:.2f}.')
         atomic_write(linker_tuning.linker_snippet(best, comment).encode(), args.out)
         print(f'wrote {args.out}')
-    result = dict(gt=args.gt, detections=args.detections, seed=args.seed, best=best,
+    detections = args.detections[0] if len(args.detections) == 1 else args.detections
+    result = dict(gt=args.gt, detections=detections, seed=args.seed, best=best,
                   best_metrics=best_metrics, given=given and dict(linker=given[0],
                                                                   metrics=given[1]),
                   ranked=[dict(linker=linker, metrics=metrics) for linker, metrics in ranked])
