@@ -168,7 +168,8 @@ def build_person_detector(device: str, setting: str, channels_last: bool = False
         detector_scale: the demo's Resize scale, (1333, 800) as shipped.
 
     Returns:
-        tuple: the model, the test pipeline and the config file used.
+        tuple: the model (its ``cfg`` the shipped config, ``cfg.filename`` its file) and the
+        test pipeline.
     """
     from mmcv.transforms import Compose
     from mmdet.registry import MODELS
@@ -177,8 +178,7 @@ def build_person_detector(device: str, setting: str, channels_last: bool = False
     from mmengine.registry import DefaultScope
     if setting not in SETTINGS:
         raise ValueError(f'setting must be one of {SETTINGS}, got {setting!r}')
-    path = shipped_config('mmdet', DETECTOR_CONFIG)
-    cfg = Config.fromfile(path)
+    cfg = Config.fromfile(shipped_config('mmdet', DETECTOR_CONFIG))
     cfg.model.backbone.init_cfg = None  # random init: nothing downloaded
     steps = [dict(step) for step in get_test_pipeline_cfg(cfg)
              if step['type'] != 'LoadAnnotations']
@@ -196,7 +196,7 @@ def build_person_detector(device: str, setting: str, channels_last: bool = False
     if channels_last:
         to_channels_last(model)
     autocast_parts(model, ['backbone', 'neck', 'rpn_head', 'roi_head.bbox_head'], dtype)
-    return model, pipeline, path
+    return model, pipeline
 
 
 def detect_people(model: nn.Module, pipeline, frame: np.ndarray) -> Tuple[np.ndarray, Tuple]:
@@ -240,7 +240,7 @@ def pipeline_latency(device: str, setting: str, key_frames: int, warmup: int = 1
     setting's :data:`DEMO` (smaller only in tests).
     """
     demo = {**DEMO, **(demo or {})}
-    detector, pipeline, _ = build_person_detector(
+    detector, pipeline = build_person_detector(
         device, setting, channels_last, dtype, input_size, demo['detector_scale'])
     slowonly, clip_len = build_slowonly(device, channels_last, dtype)
     rng = np.random.default_rng(0)

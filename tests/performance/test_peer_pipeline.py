@@ -18,7 +18,8 @@ TINY_DEMO = dict(detector_scale=(96, 64), clip_short_side=48)
 
 
 def test_detector_is_mmdets_shipped_config_with_its_test_pipeline():
-    model, pipeline, path = peer_pipeline.build_person_detector('cpu', 'demo')
+    model, pipeline = peer_pipeline.build_person_detector('cpu', 'demo')
+    path = model.cfg.filename
     package = osp.dirname(osp.abspath(mmdet.__file__))
     assert osp.isfile(path) and osp.commonpath([package, osp.abspath(path)]) == package
     assert path.endswith(osp.join('faster_rcnn', 'faster-rcnn_r50_fpn_2x_coco.py'))
@@ -26,7 +27,7 @@ def test_detector_is_mmdets_shipped_config_with_its_test_pipeline():
     frame = np.zeros((240, 320, 3), np.uint8)
     # mmaction2's demo settings: Resize(1333, 800, keep_ratio) makes a UCF101-24 frame 1067x800
     assert pipeline(dict(img=frame, img_id=0))['inputs'].shape == (3, 800, 1067)
-    _, pipeline, _ = peer_pipeline.build_person_detector('cpu', 'input', input_size=256)
+    _, pipeline = peer_pipeline.build_person_detector('cpu', 'input', input_size=256)
     assert pipeline(dict(img=frame, img_id=0))['inputs'].shape == (3, 256, 256)
     assert peer_pipeline.clip_shape('demo', (240, 320)) == (256, 341)  # short side 256
     with pytest.raises(ValueError, match="setting must be one of .*'demo'.*got 'video'"):
