@@ -9,4 +9,6 @@ _base_ = [
 
 custom_imports = dict(imports=['point3d_mm'], allow_failed_imports=False)
 
+# scale='sqrt_d', not the class default (the paper's raw Gram): on 2048x16x16 SlowOnly features
+# the raw logits make M one-hot and TWA mix nothing (docs/using_parts_in_mmaction2.md).
 model = dict(neck=dict(type='mmaction.TimeWiseAttention', layout='BCTHW', scale='sqrt_d'))

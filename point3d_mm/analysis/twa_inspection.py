@@ -62,10 +62,11 @@ def frame_features(model, frames: Dict[int, np.ndarray],
 def model_scale(model):
     """(name, scale, temperature) of the model's own TWA."""
     neck = getattr(model, 'neck', None)
-    if neck is None:
-        return 'model (no neck; sqrt_d)', 'sqrt_d', None
+    if neck is None:  # what TimeWiseAttention's default would compute
+        return 'model (no neck; raw_gram)', None, None
     temperature = neck.temperature() if hasattr(neck, 'temperature') else None
-    return f'model ({neck.scale})', neck.scale, temperature
+    label = 'raw_gram' if neck.scale is None else neck.scale
+    return f'model ({label})', neck.scale, temperature
 
 
 @torch.no_grad()

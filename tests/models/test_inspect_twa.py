@@ -72,10 +72,10 @@ def test_tool_on_tiny_model(tmp_path, capsys):
                              '--out', str(out)]) == 0
     result = json.loads(out.read_text())
     assert result['weights'] == 'random init' and result['clip_len'] == 8
-    assert set(result['variants']) == {'model (sqrt_d)', 'sqrt_d', 'raw_gram',
+    assert set(result['variants']) == {'model (raw_gram)', 'sqrt_d', 'raw_gram',
                                        'l2_temperature(tau=1)'}
     for data in result['variants'].values():
         assert [c['first_frame'] for c in data['per_clip']] == [1, 9]
         assert data['summary']['min_off_diagonal'] == pytest.approx(1 - 1 / 8, abs=1e-4)
         assert data['summary']['mean_row_entropy'] == pytest.approx(math.log(8), abs=1e-4)
-    assert '| model (sqrt_d) | mean | 0.8750 | 2.0794 | 1.0000 |' in capsys.readouterr().out
+    assert '| model (raw_gram) | mean | 0.8750 | 2.0794 | 1.0000 |' in capsys.readouterr().out

@@ -44,8 +44,8 @@ def test_scaled_attention_mixes_correlated_frames_and_raw_gram_saturates():
     the paper-literal Gram logits (C·H·W = 2048 here) give a one-hot softmax, S = F."""
     torch.manual_seed(0)
     frames = torch.randn(1, 8, 1, 16, 16) + 0.1 * torch.randn(1, 8, 4, 16, 16)  # (B, C, T, H, W)
-    mixed = MODELS.build(dict(type='TimeWiseAttention'))(frames) - frames
-    literal = MODELS.build(dict(type='TimeWiseAttention', scale=None))(frames) - frames
+    mixed = MODELS.build(dict(type='TimeWiseAttention', scale='sqrt_d'))(frames) - frames
+    literal = MODELS.build(dict(type='TimeWiseAttention'))(frames) - frames  # the default
     assert (mixed - frames).abs().mean() > 0.02
     torch.testing.assert_close(literal, frames)
 
@@ -58,20 +58,22 @@ def test_tuple_input_and_gradient():
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
-def test_gradient_flows_through_one_copy_of_the_features():
+@pytest.mark.parametrize('scale', [None, 'sqrt_d'])
+def test_gradient_flows_through_one_copy_of_the_features(scale):
     """TWA's output and gradient are bit-identical to the one-expression formula
-    softmax(F̃F̃ᵀ/√D)F̃ + F: M and S must share the F̃ node, or the backward sums the
+    softmax(F̃F̃ᵀ[/√D])F̃ + F: M and S must share the F̃ node, or the backward sums the
     gradient in another order and a training run drifts away from the same run before."""
     torch.manual_seed(0)
     x = torch.randn(2, 6, 3, 5, 5, requires_grad=True)  # (B, C, T, H, W)
     weights = torch.randn(2, 6, 3, 5, 5)
-    y = MODELS.build(dict(type='TimeWiseAttention'))(x)
+    y = MODELS.build(dict(type='TimeWiseAttention', scale=scale))(x)
     (y * weights).sum().backward()
     grad_twa, x.grad = x.grad, None
 
     frames = x.transpose(1, 2)
     flat = frames.flatten(2).float()
-    attention = (flat @ flat.transpose(1, 2) / math.sqrt(flat.shape[-1])).softmax(dim=-1)
+    gram = flat @ flat.transpose(1, 2)
+    attention = (gram if scale is None else gram / math.sqrt(flat.shape[-1])).softmax(dim=-1)
     expected = ((attention @ flat).view_as(frames) + frames).transpose(1, 2)
     (expected * weights).sum().backward()
     assert torch.equal(y, expected)
