@@ -22,7 +22,7 @@ knots = 'joints'
 joints_file = 'synthetic_joints.pkl'
 # TWA keeps scale='sqrt_d' here (the class default and the other configs use the paper's raw
 # Gram): the demo's three-seed headline and its linker choice were measured with it; its one
-# raw-Gram run (configs/ablation/point3d_demo_synthetic_twa_raw.py) settles nothing alone.
+# raw-Gram run (configs/ablation/point3d_demo_synthetic_twa_raw.py, an older recipe) was one seed.
 model = dict(
     neck=dict(scale='sqrt_d'),
     point_head=dict(num_knots=11),

@@ -11,7 +11,7 @@ import torch
 from tool_helpers import REPO_ROOT, load_tool
 
 from point3d_mm.analysis import twa_inspection
-from point3d_mm.models.necks.time_wise_attention import attention_matrix
+from point3d_mm.models.necks.time_wise_attention import TimeWiseAttention, attention_matrix
 
 inspect_twa = load_tool('analysis/inspect_twa.py')
 
@@ -79,3 +79,16 @@ def test_tool_on_tiny_model(tmp_path, capsys):
         assert data['summary']['min_off_diagonal'] == pytest.approx(1 - 1 / 8, abs=1e-4)
         assert data['summary']['mean_row_entropy'] == pytest.approx(math.log(8), abs=1e-4)
     assert '| model (raw_gram) | mean | 0.8750 | 2.0794 | 1.0000 |' in capsys.readouterr().out
+
+
+def test_model_scale_names_the_models_twa():
+    """The model's own row: its neck's scale, or the class default (raw Gram) without one."""
+    class Model(torch.nn.Module):
+        pass
+    model = Model()
+    model.neck = None
+    assert twa_inspection.model_scale(model) == ('model (no neck; raw_gram)', None, None)
+    model.neck = TimeWiseAttention()
+    assert twa_inspection.model_scale(model) == ('model (raw_gram)', None, None)
+    model.neck = TimeWiseAttention(scale='sqrt_d')
+    assert twa_inspection.model_scale(model) == ('model (sqrt_d)', 'sqrt_d', None)

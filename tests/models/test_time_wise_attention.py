@@ -124,8 +124,8 @@ def test_l2_temperature_variant():
                                clips.double(), rtol=1e-5, atol=1e-2)
     y.sum().backward()
     assert twa.log_temperature.grad is not None and twa.log_temperature.grad != 0
-    torch.testing.assert_close(attention_matrix(clips, 'sqrt_d'),
-                               MODELS.build(dict(type='TimeWiseAttention')).attention(x))
+    scaled = MODELS.build(dict(type='TimeWiseAttention', scale='sqrt_d'))
+    torch.testing.assert_close(attention_matrix(clips, 'sqrt_d'), scaled.attention(x))
     with pytest.raises(ValueError, match='scale must be one of'):
         MODELS.build(dict(type='TimeWiseAttention', scale='cosine'))
 

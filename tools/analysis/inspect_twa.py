@@ -4,7 +4,7 @@ Runs a model's feature extractor on the frames of a video (a video file or a fol
 numbered frames), stacks the features of consecutive clips of T frames (the config's
 ``clip_len`` and test ``frame_interval``) and reports, per clip, how much of M lies off its
 diagonal and the entropy of its rows, for the model's own TWA (``scale`` of its neck, or
-'sqrt_d' without one) and for the other scalings on the same features::
+the class default, the raw Gram, without one) and for the other scalings on the same features::
 
     python tools/analysis/inspect_twa.py configs/point3d_ucf24.py --video demo.mp4 --clips 2
     python tools/analysis/inspect_twa.py configs/point3d_demo_synthetic.py \\
