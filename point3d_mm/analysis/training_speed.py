@@ -4,7 +4,7 @@ without and with activation checkpointing, each in a fresh process (:func:`train
 """
 import os.path as osp
 import tempfile
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
@@ -15,7 +15,7 @@ from ..utils.benchmark import (
     peak_rss_mb,
     reset_peak_cuda,
 )
-from .benchmark_configs import config_path
+from .benchmark_configs import config_name, config_path
 
 
 def _memory_result(device: str, rss_before: int) -> Dict:
@@ -85,30 +85,39 @@ def format_train_row(row: Dict) -> str:
               f'peak RSS {row["peak_rss_mb"]:.0f} MB (before training '
               f'{row["rss_before_mb"]:.0f} MB)')
     data = f', data {100 * row["data_share"]:.1f}%' if 'data_share' in row else ''
+    ratio = f', {row["vs_first"]:.2f}x the first config' if 'vs_first' in row else ''
     return (f'train {row["config"]:5s} {row["part"]:18s} with_cp={str(row["with_cp"]):5s} '
-            f'{row["iters_per_s"]:.2f} it/s ({row["ms_per_iter"]:.0f} ms/iter{data}), {memory}')
+            f'{row["iters_per_s"]:.2f} it/s ({row["ms_per_iter"]:.0f} ms/iter{data}{ratio}), '
+            f'{memory}')
 
 
 def training_rows(iters: int, device: str, threads: Optional[int], backbone_frames: int,
-                  warmup: int = 2) -> List[Dict]:
+                  warmup: int = 2, configs: Sequence[str] = ()) -> List[Dict]:
     """Tiny-config training (each in a fresh process, so that its peak memory is its own)
-    and a paper-scale backbone step, without and with activation checkpointing."""
+    and a paper-scale backbone step, without and with activation checkpointing; then each
+    of ``configs`` (e.g. the demo and its cheaper-training variants) as it is, on the same
+    synthetic videos, each row with ``vs_first``: its time per iteration over the first
+    config's."""
     import statistics
 
     from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
     rows = []
+    runs = [(config_path('tiny'), with_cp) for with_cp in (False, True)]
+    runs += [(config_path(config), False) for config in configs]
     with tempfile.TemporaryDirectory(prefix='point3d_bench_') as tmp:
         SyntheticActions(seed=0).generate(osp.join(tmp, 'data'))
-        for with_cp in (False, True):
-            result = in_fresh_process(train_run, threads, config_path('tiny'),
-                                      osp.join(tmp, 'data'), osp.join(tmp, f'cp{int(with_cp)}'),
-                                      warmup + iters, with_cp, device)
+        for index, (config, with_cp) in enumerate(runs):
+            result = in_fresh_process(train_run, threads, config, osp.join(tmp, 'data'),
+                                      osp.join(tmp, f'run{index}'), warmup + iters, with_cp,
+                                      device)
             iter_s = statistics.median(result.pop('iter_s')[warmup:])
             data_s = statistics.median(result.pop('data_s')[warmup:])
-            rows.append(dict(config='tiny', part='detector (Runner)', with_cp=with_cp,
-                             iters=iters, iters_per_s=1 / iter_s, ms_per_iter=1e3 * iter_s,
-                             data_ms_per_iter=1e3 * data_s, data_share=data_s / iter_s,
-                             **result))
+            rows.append(dict(config=config_name(config), part='detector (Runner)',
+                             with_cp=with_cp, iters=iters, iters_per_s=1 / iter_s,
+                             ms_per_iter=1e3 * iter_s, data_ms_per_iter=1e3 * data_s,
+                             data_share=data_s / iter_s, **result))
+            if index >= 2:
+                rows[-1]['vs_first'] = rows[-1]['ms_per_iter'] / rows[2]['ms_per_iter']
             print(format_train_row(rows[-1]), flush=True)
     for with_cp in (False, True) if backbone_frames else ():
         result = in_fresh_process(backbone_step_run, threads, config_path('paper'),

@@ -124,3 +124,19 @@ def test_backbone_training_step_row():
                                       with_cp=True, device='cpu')
     assert set(row) == {'step_s', 'rss_before_mb', 'peak_rss_mb'} and row['step_s'] > 0
     assert row['peak_rss_mb'] >= row['rss_before_mb']
+
+
+@pytest.mark.slow
+def test_training_rows_time_each_config_against_the_first():
+    """--train-configs: each config trained as it is after the tiny rows, its row's vs_first
+    its ms per iteration over the first config's."""
+    configs = os.path.dirname(config_path('tiny'))
+    demo = os.path.join(configs, 'point3d_demo_synthetic.py')
+    bf16 = os.path.join(configs, 'ablation', 'point3d_demo_synthetic_bf16.py')
+    rows = training_speed.training_rows(iters=2, device='cpu', threads=1, backbone_frames=0,
+                                        warmup=1, configs=[demo, bf16])
+    assert [row['config'] for row in rows] == ['tiny', 'tiny', 'point3d_demo_synthetic',
+                                               'point3d_demo_synthetic_bf16']
+    assert [row['with_cp'] for row in rows] == [False, True, False, False]
+    assert 'vs_first' not in rows[1] and rows[2]['vs_first'] == 1
+    assert rows[3]['vs_first'] == pytest.approx(rows[3]['ms_per_iter'] / rows[2]['ms_per_iter'])

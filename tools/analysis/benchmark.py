@@ -53,6 +53,10 @@ def parse_args() -> argparse.Namespace:
                         help='timed frames (paper scale; a clip-mode frame at T=32 takes '
                         'minutes on a small CPU)')
     parser.add_argument('--train-iters', type=int, default=12, help='timed training iterations')
+    parser.add_argument('--train-configs', nargs='*', default=[], metavar='CONFIG',
+                        help='training section: also these configs as they are (e.g. the '
+                        "demo and its cheaper-training variants), each timed against the "
+                        'first')
     parser.add_argument('--backbone-frames', type=int, default=8,
                         help='frames of the paper-scale backbone training step')
     parser.add_argument('--compile', action='store_true',
@@ -143,7 +147,8 @@ def main() -> None:
     if 'train' not in args.skip:
         report['training'] = training_rows(
             args.train_iters, args.device, args.threads,
-            0 if 'paper' in args.skip else args.backbone_frames)
+            0 if 'paper' in args.skip else args.backbone_frames,
+            configs=args.train_configs)
     report['machine']['load_average_at_end'] = [round(x, 2) for x in os.getloadavg()]
     dump_json(report, args.out)
     print(f'wrote {args.out}')
