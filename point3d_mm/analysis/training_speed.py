@@ -103,6 +103,7 @@ def training_rows(iters: int, device: str, threads: Optional[int], backbone_fram
     from point3d_mm.datasets.preparation.synthetic_actions import SyntheticActions
     rows = []
     runs = [(config_path('tiny'), with_cp) for with_cp in (False, True)]
+    first_config = len(runs)  # the row the configs' vs_first divides by
     runs += [(config_path(config), False) for config in configs]
     with tempfile.TemporaryDirectory(prefix='point3d_bench_') as tmp:
         SyntheticActions(seed=0).generate(osp.join(tmp, 'data'))
@@ -116,8 +117,9 @@ def training_rows(iters: int, device: str, threads: Optional[int], backbone_fram
                              with_cp=with_cp, iters=iters, iters_per_s=1 / iter_s,
                              ms_per_iter=1e3 * iter_s, data_ms_per_iter=1e3 * data_s,
                              data_share=data_s / iter_s, **result))
-            if index >= 2:
-                rows[-1]['vs_first'] = rows[-1]['ms_per_iter'] / rows[2]['ms_per_iter']
+            if index >= first_config:
+                rows[-1]['vs_first'] = (rows[-1]['ms_per_iter'] /
+                                        rows[first_config]['ms_per_iter'])
             print(format_train_row(rows[-1]), flush=True)
     for with_cp in (False, True) if backbone_frames else ():
         result = in_fresh_process(backbone_step_run, threads, config_path('paper'),
