@@ -189,11 +189,34 @@ def _cell(values: Sequence[float]) -> str:
     return f'{mean:.1f}' if sd is None else f'{mean:.1f} ± {sd:.1f}'
 
 
+def _vector_isa(cpu) -> Optional[str]:
+    """``AVX-512`` or ``AVX2``: the widest vector instructions in a result's ``cpu`` record,
+    which set its speed (up to 2.3x apart); None when the record does not say."""
+    flags = cpu.get('flags', ()) if isinstance(cpu, Mapping) else ()
+    if 'avx512f' in flags:
+        return 'AVX-512'
+    return 'AVX2' if 'avx2' in flags else None
+
+
+def _cpu_minutes(runs: Sequence[Mapping]) -> str:
+    """Mean CPU minutes of a run, per kind of host when the hosts' vector instructions are
+    known (runs on AVX-512 and AVX2-only hosts are not averaged together); runs resumed from
+    a checkpoint timed only their last part and are left out."""
+    by_isa: Dict[Optional[str], list] = {}
+    for run in runs:
+        if 'cpu_s' in run and not run.get('resumed'):
+            by_isa.setdefault(_vector_isa(run.get('cpu')), []).append(run['cpu_s'] / 60)
+    cells = [f'{sum(m) / len(m):.0f}' + (f' ({isa})' if isa else '')
+             for isa, m in sorted(by_isa.items(), key=lambda item: str(item[0]))]
+    return ' · '.join(cells) if cells else '–'
+
+
 def build_tables(results: Mapping[str, Mapping[int, Dict]]) -> str:
     """Markdown of :data:`TABLES` from ``{row: {seed: result}}``: mean ± sd (in %) over the
     seeds measured, on the validation videos (which choose) and the test videos (which
     report), their number, the mean CPU minutes of a run (training and both tests, one
-    thread; runs resumed from a checkpoint left out) and the paper's numbers."""
+    thread; per kind of host; runs resumed from a checkpoint left out) and the paper's
+    numbers."""
     out = []
     for title, table_rows, paper in TABLES:
         head = ['row', *[f'val {c}' for c, _ in METRICS], *[f'test {c}' for c, _ in METRICS],
@@ -207,9 +230,7 @@ def build_tables(results: Mapping[str, Mapping[int, Dict]]) -> str:
             runs = [done[s] for s in sorted(done)]
             cells = [_cell([r['metrics'][split][key] for r in runs])
                      for split in SPLITS for _, key in METRICS]
-            # a run resumed from a checkpoint timed only its last part
-            minutes = [r['cpu_s'] / 60 for r in runs if 'cpu_s' in r and not r.get('resumed')]
-            cells += [str(len(runs)), f'{sum(minutes) / len(minutes):.0f}' if minutes else '–']
+            cells += [str(len(runs)), _cpu_minutes(runs)]
             if paper:
                 cells += [f'{v:.1f}' for v in paper[label]] if label in paper else ['–'] * 3
             lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')

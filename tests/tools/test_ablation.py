@@ -163,6 +163,23 @@ def test_tables_by_hand():
     assert ablation.mean_sd([1.0]) == (1.0, None)
 
 
+def test_cpu_minutes_are_kept_apart_by_host_kind():
+    avx512 = {'model': 'AMD EPYC', 'flags': ['avx2', 'avx512f'], 'cores': 2}
+    avx2 = {'model': 'AMD EPYC', 'flags': ['avx2', 'fma'], 'cores': 2}
+    runs = {s: result('full', s, 0.8) for s in range(3)}
+    runs[0].update(cpu=avx512, cpu_s=840.0)   # 14 min
+    runs[1].update(cpu=avx512, cpu_s=900.0)   # 15 min: mean 14.5, printed 14 (round half even)
+    runs[2].update(cpu=avx2, cpu_s=1680.0)    # 28 min, not averaged with the AVX-512 runs
+    lines = ablation.build_tables({'full': runs}).splitlines()
+    row = next(line for line in lines if line.startswith('| CP+KP+3D+TWA |'))
+    assert row.endswith('| 3 | 14 (AVX-512) · 28 (AVX2) | 79.2 | 89.1 | 86.1 |'), row
+    runs[2]['cpu'] = avx512
+    row = next(line for line in ablation.build_tables({'full': runs}).splitlines()
+               if line.startswith('| CP+KP+3D+TWA |'))
+    # (14 + 15 + 28) / 3 = 19
+    assert '| 3 | 19 (AVX-512) |' in row, row
+
+
 def test_results_are_read_back_and_checked(tmp_path):
     good = result('cp', 1, 0.5)
     (tmp_path / 'cp_seed1.json').write_text(json.dumps(good))
