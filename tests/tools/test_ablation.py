@@ -125,10 +125,10 @@ def test_run_order(tmp_path):
                         ('twa_sqrt_d', 1), ('twa_sqrt_d', 2)]
     assert [slug for slug, _ in runs[::3]] == list(ablation.ORDER)
     assert runs[-1] == ('t32', 2)
-    # the clips shorter than T = 8 (the demo's cheaper T) before Table 3's rows without the
-    # 3D Head, and those before the longer clips
-    assert ablation.run_order(['t9', 'cp', 't1'], [1], CONFIG_DIR) == [
-        ('t1', 1), ('cp', 1), ('t9', 1)]
+    # the clips shorter than T = 8 (the demo's cheaper T), longest first, before Table 3's
+    # rows without the 3D Head, and those before the longer clips
+    assert ablation.run_order(['t9', 'cp', 't1', 't7'], [1], CONFIG_DIR) == [
+        ('t7', 1), ('t1', 1), ('cp', 1), ('t9', 1)]
     with pytest.raises(ValueError, match=r"unknown ablation rows \['x'\]"):
         ablation.run_order(['x'], config_dir=CONFIG_DIR)
     # a new row config is a new row, after the known ones
