@@ -28,28 +28,10 @@ from typing import ContextManager, Optional
 import torch
 from torch import nn
 
+from ..models.utils import to_channels_last
+
 AUTOCAST_DTYPES = ('bfloat16', 'float16')
 COMPILED_PARTS = ('backbone', 'point_head', 'neck', 'cls_head')
-
-
-def to_channels_last(model: nn.Module) -> nn.Module:
-    """Put every conv weight into the channels-last layout, in place.
-
-    A conv with a channels-last weight also produces channels-last activations, so the
-    layout spreads through the network without converting the input.
-
-    Args:
-        model: any module.
-
-    Returns:
-        The same module.
-    """
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            module.to(memory_format=torch.channels_last)
-        elif isinstance(module, nn.Conv3d):
-            module.to(memory_format=torch.channels_last_3d)
-    return model
 
 
 def compile_parts(model: nn.Module, **compile_kwargs) -> nn.Module:

@@ -1,9 +1,9 @@
-from .hooks import CounterSeededRNGHook, NumClassesCheckHook
+from .hooks import ChannelsLastHook, CounterSeededRNGHook, NumClassesCheckHook
 from .loops import CachedFeatureTestLoop, CachedFeatureValLoop
 from .optim_constructor import Point3DOptimWrapperConstructor
 from .visualization_hook import Point3DVisualizationHook
 
 __all__ = [
-    'CachedFeatureTestLoop', 'CachedFeatureValLoop', 'CounterSeededRNGHook', 'NumClassesCheckHook',
-    'Point3DOptimWrapperConstructor', 'Point3DVisualizationHook'
+    'CachedFeatureTestLoop', 'CachedFeatureValLoop', 'ChannelsLastHook', 'CounterSeededRNGHook',
+    'NumClassesCheckHook', 'Point3DOptimWrapperConstructor', 'Point3DVisualizationHook'
 ]

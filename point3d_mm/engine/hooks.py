@@ -10,6 +10,8 @@ from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from ..models.utils import to_channels_last
+
 
 @HOOKS.register_module()
 class CounterSeededRNGHook(Hook):
@@ -39,6 +41,43 @@ class CounterSeededRNGHook(Hook):
         torch.manual_seed(derived)  # the CPU and every CUDA device
         np.random.seed(derived % 2**32)
         random.seed(derived)
+
+
+@HOOKS.register_module()
+class ChannelsLastHook(Hook):
+    """Train, validate and test with every convolution in the channels-last layout (NHWC,
+    NDHWC): ``custom_hooks = [dict(type='ChannelsLastHook')]``.
+
+    The same model and the same arithmetic in another memory layout, in which oneDNN's
+    convolutions (forward and backward) can run faster on CPU. The layout is set before the
+    first training iteration, once the optimizer is built and a checkpoint is loaded or
+    resumed (both keep it: :func:`~point3d_mm.models.utils.to_channels_last`), and again
+    before validation and testing; checkpoints are the same as without the hook.
+
+    Not bit-equal to NCHW training. In float64 the two layouts agree to rounding
+    (tests/performance/test_speed_options.py), but in float32 PyTorch's (2.13) CPU kernels
+    for channels-last tensors round differently, training-mode BatchNorm's backward about 10x
+    less precisely, and through several BatchNorms in a row the difference compounds: on the
+    tiny model the gradient at the stem's output is up to 6% off float64 where NCHW's is
+    4e-7 off. Like bf16 autocast, a lever to adopt only on its measured accuracy. Inference
+    outside the Runner: ``point3d_mm.apis.apply_speed_options(model, channels_last=True)``.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_train(self, runner) -> None:
+        self._convert(runner)
+
+    def before_val(self, runner) -> None:
+        self._convert(runner)
+
+    def before_test(self, runner) -> None:
+        self._convert(runner)
+
+    @staticmethod
+    def _convert(runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        to_channels_last(model)
 
 
 @HOOKS.register_module()

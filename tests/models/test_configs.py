@@ -66,7 +66,8 @@ def test_twa_scale_of_each_config():
     sqrt_d's, and the SlowOnly mixing config (each says why)."""
     keeps_sqrt_d = {'point3d_demo_synthetic.py', 'point3d_demo_synthetic_fast.py',
                     'point3d_demo_synthetic_bf16.py', 'point3d_demo_synthetic_bf16_keyframes.py',
-                    'ava_fastrcnn_slowonly_twa.py'}
+                    'point3d_demo_synthetic_channels_last.py',
+                    'point3d_demo_synthetic_bf16_channels_last.py', 'ava_fastrcnn_slowonly_twa.py'}
     other_scale = {'point3d_demo_synthetic_twa_l2t.py': 'l2_temperature',
                    'point3d_demo_synthetic_twa_raw.py': None}
     paths = sorted(glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True))
