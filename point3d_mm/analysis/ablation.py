@@ -48,10 +48,10 @@ TABLES: Tuple[Tuple[str, Tuple[Tuple[str, str], ...], Optional[Dict[str, Tuple]]
 
 #: The order of the rows: decisions first (the TWA formula, then whether each part helps
 #: once the 3D Head is there), then the fast 3D Head's price, the clips shorter than T = 8
-#: from the longest down (they decide whether the demo can use a cheaper T: once one falls
-#: outside the spread, the shorter ones cannot be chosen), Table 3's rows without the 3D
-#: Head, and the rest of Table 4 with T = 32 (the dearest) last. Rows of :data:`CONFIG_DIR`
-#: not named here come after, by name.
+#: from the longest down (the candidates for a cheaper T, the demo's included; the longest
+#: are the likeliest to stay within the spread), Table 3's rows without the 3D Head, and the
+#: rest of Table 4 with T = 32 (the dearest) last. Rows of :data:`CONFIG_DIR` not named here
+#: come after, by name.
 ORDER = ('full', 'twa_sqrt_d', 'twa_l2_temperature', 'cp_kp_3d', 'cp_3d', 'fast', 't7', 't5',
          't3', 't1', 'cp', 'cp_kp', 'cp_kp_twa', 't9', 't13', 't16', 't32')
 
@@ -192,8 +192,9 @@ def _cell(values: Sequence[float]) -> str:
 
 
 def _vector_isa(cpu) -> Optional[str]:
-    """``AVX-512`` or ``AVX2``: the widest vector instructions in a result's ``cpu`` record,
-    which set its speed (up to 2.3x apart); None when the record does not say."""
+    """``AVX-512`` or ``AVX2``: the widest vector instructions in a result's ``cpu`` record, a
+    label for the kind of host (the hosts differ by up to 2.3x in speed, and not only in
+    vectorised work); None when the record does not say."""
     flags = cpu.get('flags', ()) if isinstance(cpu, Mapping) else ()
     if 'avx512f' in flags:
         return 'AVX-512'

@@ -52,20 +52,33 @@ class ChannelsLastHook(Hook):
     convolutions (forward and backward) can run faster on CPU. The layout is set before the
     first training iteration, once the optimizer is built and a checkpoint is loaded or
     resumed (both keep it: :func:`~point3d_mm.models.utils.to_channels_last`), and again
-    before validation and testing; checkpoints are the same as without the hook.
+    before validation and testing. Checkpoints hold the same keys and values as without the
+    hook and load into either layout.
+
+    One process only in training: DistributedDataParallel lays out its gradient buckets when
+    the Runner wraps the model, before any hook runs, so converting afterwards would permute
+    the first step's gradients; the hook refuses such a run.
 
     Not bit-equal to NCHW training. In float64 the two layouts agree to rounding
-    (tests/performance/test_speed_options.py), but in float32 PyTorch's (2.13) CPU kernels
-    for channels-last tensors round differently, training-mode BatchNorm's backward about 10x
-    less precisely, and through several BatchNorms in a row the difference compounds: on the
-    tiny model the gradient at the stem's output is up to 6% off float64 where NCHW's is
-    4e-7 off. Like bf16 autocast, a lever to adopt only on its measured accuracy. Inference
-    outside the Runner: ``point3d_mm.apis.apply_speed_options(model, channels_last=True)``.
+    (tests/performance/test_speed_options.py), but in float32 PyTorch's (2.13) CPU kernels for
+    channels-last tensors round differently: training-mode BatchNorm's backward alone about
+    10x further from float64 than NCHW's, and on the tiny model the gradient at the stem's
+    output 1e-2 to 6e-2 of its largest value away from float64 (NCHW: below 1e-5), most
+    likely because the BatchNorms in a row compound it. Like bf16 autocast, a lever to adopt
+    only on its measured accuracy. Inference outside the Runner:
+    ``point3d_mm.apis.apply_speed_options(model, channels_last=True)``.
     """
 
     priority = 'VERY_HIGH'
 
     def before_train(self, runner) -> None:
+        if any(isinstance(module, torch.nn.parallel.DistributedDataParallel)
+               for module in runner.model.modules()):
+            raise RuntimeError(
+                'ChannelsLastHook: the model is wrapped for distributed training, whose '
+                'gradient buckets keep the layout the model had when it was wrapped; '
+                'converting now would permute the first step\'s gradients. Train with one '
+                'process, or without the hook.')
         self._convert(runner)
 
     def before_val(self, runner) -> None:

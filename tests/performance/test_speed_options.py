@@ -92,7 +92,7 @@ def test_activation_checkpointing_keeps_the_training_step(monkeypatch):
         torch.testing.assert_close(cp_buf, buf, msg=name)
 
 
-def test_channels_last_hook_keeps_the_training_step():
+def test_channels_last_hook_keeps_the_training_step(tmp_path):
     """ChannelsLastHook changes the layout, not the arithmetic: in float64 the training step's
     loss and gradients equal NCHW's to rounding (in float32 they differ by more: see the
     hook's docstring). The optimizer built before the hook keeps updating the converted
@@ -125,9 +125,41 @@ def test_channels_last_hook_keeps_the_training_step():
     optimizer.step()
     assert all(not torch.equal(p, b) for p, b in zip(converted.parameters(), before)
                if p.grad is not None and p.grad.abs().sum() > 0)
-    # a channels-last model's checkpoint is an ordinary one and loads into either layout
-    reloaded = tiny_detector(CLIP_LEN).double()
-    reloaded.load_state_dict(converted.state_dict())
-    ChannelsLastHook().before_test(SimpleNamespace(model=reloaded))
-    for (name, param), value in zip(reloaded.named_parameters(), converted.parameters()):
-        assert torch.equal(param, value), name
+    # the checkpoint holds the same keys and values, and loads into either layout: an NCHW
+    # model stays NCHW, a converted one (a resumed run's) stays channels-last
+    checkpoint = tmp_path / 'iter_1.pth'
+    torch.save(converted.state_dict(), checkpoint)
+    state = torch.load(checkpoint, weights_only=True)
+    assert state.keys() == plain.state_dict().keys()
+    for layout_before in ('nchw', 'channels_last'):
+        reloaded = tiny_detector(CLIP_LEN).double()
+        if layout_before == 'channels_last':
+            ChannelsLastHook().before_train(SimpleNamespace(model=reloaded))
+        reloaded.load_state_dict(state)
+        weight = reloaded.backbone.stem[0].conv.weight
+        assert weight.is_contiguous(memory_format=torch.channels_last) == (
+            layout_before == 'channels_last')
+        for (name, param), value in zip(reloaded.named_parameters(), converted.parameters()):
+            assert torch.equal(param, value), name
+
+
+def test_channels_last_hook_refuses_a_distributed_training(tmp_path):
+    """DistributedDataParallel lays out its gradient buckets when it wraps the model: the
+    hook refuses to convert a wrapped model for training, and converts it for testing."""
+    from types import SimpleNamespace
+
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from point3d_mm.engine import ChannelsLastHook
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store', rank=0,
+                            world_size=1)
+    try:
+        runner = SimpleNamespace(model=DistributedDataParallel(torch.nn.Conv2d(3, 4, 3)))
+        with pytest.raises(RuntimeError, match='wrapped for distributed training'):
+            ChannelsLastHook().before_train(runner)
+        assert not runner.model.module.weight.is_contiguous(memory_format=torch.channels_last)
+        ChannelsLastHook().before_test(runner)
+        assert runner.model.module.weight.is_contiguous(memory_format=torch.channels_last)
+    finally:
+        dist.destroy_process_group()
